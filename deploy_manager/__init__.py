@@ -1,0 +1,1 @@
+"""Deployment Manager: deployment and 5G core analytics for network operations teams."""

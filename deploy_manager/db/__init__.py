@@ -1,0 +1,1 @@
+"""PostgreSQL access for the raw layer: connections and versioned migrations."""

@@ -1,0 +1,1 @@
+"""Shared ingest machinery: landing-folder scan, text cleaning, quarantine and bulk loads."""

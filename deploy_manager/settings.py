@@ -1,0 +1,111 @@
+"""Settings of the platform, each read from one environment variable with a default.
+
+With no variable set everything runs embedded under ``./data``: a local Spark master, a Derby
+metastore and the Hive warehouse in that folder, the Dagster instance under ``data/dagster``
+and the raw tables in the local PostgreSQL database ``deploy_manager``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name, str(default))
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name}={raw!r} is not a number: set it to a decimal value") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed view of the ``DM_*`` environment variables (see README, "Configuration")."""
+
+    data_dir: Path
+    postgres_url: str
+    jdbc_jar: str
+    spark_master: str
+    spark_driver_memory: str
+    spark_shuffle_partitions: int
+    warehouse_dir: str
+    metastore_url: str
+    partitions_start_date: date
+    healthy_success_rate: float
+    critical_success_rate: float
+    landing_dir: Path
+
+    @property
+    def jdbc_url(self) -> str:
+        """JDBC form of ``postgres_url`` (user and password become query parameters)."""
+        return postgres_url_to_jdbc(self.postgres_url)
+
+    @property
+    def uses_embedded_metastore(self) -> bool:
+        return self.metastore_url.startswith("jdbc:derby:")
+
+
+def postgres_url_to_jdbc(url: str) -> str:
+    """Convert ``postgresql://user:pw@host:port/db`` into ``jdbc:postgresql://host:port/db?...``."""
+    from urllib.parse import unquote, urlencode, urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(
+            f"DM_POSTGRES_URL={url!r} is not a PostgreSQL URL: "
+            "use postgresql://user[:password]@host[:port]/database"
+        )
+    params = {}
+    if parts.username:
+        params["user"] = unquote(parts.username)
+    if parts.password:
+        params["password"] = unquote(parts.password)
+    query = f"?{urlencode(params)}" if params else ""
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or 5432
+    return f"jdbc:postgresql://{host}:{port}{parts.path}{query}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment; call again after changing a variable."""
+    data_dir = Path(_env("DM_DATA_DIR", str(PROJECT_ROOT / "data"))).resolve()
+    warehouse = _env("DM_WAREHOUSE_DIR", str(data_dir / "warehouse"))
+    start_raw = _env("DM_PARTITIONS_START_DATE", "2026-01-01")
+    try:
+        start = date.fromisoformat(start_raw)
+    except ValueError as exc:
+        raise ValueError(
+            f"DM_PARTITIONS_START_DATE={start_raw!r} is not a date: use YYYY-MM-DD"
+        ) from exc
+    shuffle_raw = _env("DM_SPARK_SHUFFLE_PARTITIONS", "8")
+    if not shuffle_raw.isdigit() or int(shuffle_raw) < 1:
+        raise ValueError(
+            f"DM_SPARK_SHUFFLE_PARTITIONS={shuffle_raw!r} is invalid: use a whole number >= 1"
+        )
+    return Settings(
+        data_dir=data_dir,
+        postgres_url=_env("DM_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/deploy_manager"),
+        jdbc_jar=_env("DM_JDBC_JAR", "/usr/share/java/postgresql.jar"),
+        spark_master=_env("DM_SPARK_MASTER", "local[*]"),
+        spark_driver_memory=_env("DM_SPARK_DRIVER_MEMORY", "2g"),
+        spark_shuffle_partitions=int(shuffle_raw),
+        warehouse_dir=warehouse,
+        metastore_url=_env(
+            "DM_METASTORE_URL",
+            f"jdbc:derby:;databaseName={data_dir / 'metastore_db'};create=true",
+        ),
+        partitions_start_date=start,
+        healthy_success_rate=_env_float("DM_HEALTHY_SUCCESS_RATE", 95.0),
+        critical_success_rate=_env_float("DM_CRITICAL_SUCCESS_RATE", 80.0),
+        landing_dir=Path(_env("DM_LANDING_DIR", str(data_dir / "landing"))).resolve(),
+    )

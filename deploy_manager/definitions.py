@@ -1,0 +1,55 @@
+"""The ``deploy_manager`` code location: every asset, resource and job of the platform."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from deploy_manager.ingest.assets import landing_ingest
+from deploy_manager.kpi.assets import site_health_daily
+from deploy_manager.netops.assets import (
+    ansible_deployment_metrics,
+    ansible_raw_tables,
+    deployment_failure_analysis,
+)
+from deploy_manager.partitions import date_site_partitions
+from deploy_manager.resources.database import PlatformSettings, RawDatabase
+from deploy_manager.resources.spark import pyspark_resource
+from deploy_manager.settings import Settings, load_settings
+
+PARTITIONED_ASSETS = [
+    ansible_raw_tables,
+    ansible_deployment_metrics,
+    deployment_failure_analysis,
+    site_health_daily,
+]
+
+ingest_job = define_asset_job(
+    "ingest_landing",
+    selection=AssetSelection.assets(landing_ingest),
+    description="Ingest new landing files and register their sites.",
+)
+partitions_job = define_asset_job(
+    "materialize_partitions",
+    selection=AssetSelection.assets(*PARTITIONED_ASSETS),
+    partitions_def=date_site_partitions,
+    description="Raw tables, marts and KPIs for a rectangle of (date, site) partitions.",
+)
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    """Assemble the code location for ``settings``; tests pass their own."""
+    return Definitions(
+        assets=[landing_ingest, *PARTITIONED_ASSETS],
+        jobs=[ingest_job, partitions_job],
+        resources={
+            "platform": PlatformSettings.from_settings(settings),
+            "raw_db": RawDatabase(url=settings.postgres_url),
+            "pyspark": pyspark_resource(settings),
+        },
+        # One process per run: one Spark session, and the embedded Derby metastore admits one
+        # JVM at a time.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,47 @@
+"""KPI aggregates served to dashboards and SLA reports."""
+
+import time
+from datetime import date
+
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster_pyspark import PySparkResource
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from deploy_manager.kpi import marts
+from deploy_manager.netops.marts import DEPLOYMENT_METRICS_TABLE, FAILURE_ANALYSIS_TABLE
+from deploy_manager.partitions import date_site_partitions, split_partition_keys
+from deploy_manager.resources.database import PlatformSettings
+from deploy_manager.resources.warehouse import ensure_table, overwrite_partitions
+
+
+def read_mart_rectangle(
+    spark: SparkSession, table: str, dates: list[date], sites: list[str]
+) -> DataFrame:
+    """Rows of a Hive mart in the rectangle dates x sites, pruned to those partitions."""
+    return spark.table(table).where(F.col("date").isin(dates) & F.col("site_id").isin(sites))
+
+
+@asset(
+    key=["kpi", "site_health_daily"],
+    group_name="kpi",
+    deps=[["netops", "ansible_deployment_metrics"], ["netops", "deployment_failure_analysis"]],
+    partitions_def=date_site_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def site_health_daily(
+    context: AssetExecutionContext, pyspark: PySparkResource, platform: PlatformSettings
+) -> MaterializeResult:
+    """A site's day at a glance, one row per (date, site): deployment runs and rates, failures
+    and the most frequent error, from the NetOps marts."""
+    started = time.monotonic()
+    spark = pyspark.spark_session
+    dates, sites = split_partition_keys(context.partition_keys)
+    deployments = read_mart_rectangle(spark, DEPLOYMENT_METRICS_TABLE, dates, sites)
+    failures = read_mart_rectangle(spark, FAILURE_ANALYSIS_TABLE, dates, sites)
+    frame = marts.site_health(
+        deployments, failures, platform.healthy_success_rate, platform.critical_success_rate
+    )
+    ensure_table(spark, marts.SITE_HEALTH_TABLE, marts.SITE_HEALTH_COLUMNS)
+    written = overwrite_partitions(spark, frame, marts.SITE_HEALTH_TABLE, dates, sites)
+    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})

@@ -1,0 +1,1 @@
+"""Parsers of the NetOps source formats: Ansible run output and inventory snapshots."""

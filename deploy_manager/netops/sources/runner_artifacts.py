@@ -1,0 +1,188 @@
+"""Parser of ansible-runner artifact folders (``artifacts/<ident>/``).
+
+A folder holds ``rc``, ``status``, ``stdout`` and ``job_events/<counter>-<uuid>.json``, one
+event per file; ``*-partial.json`` files are written while an event is in flight and are not
+events. Events are ordered by ``counter``; a repeated ``uuid`` or counter is a duplicate and
+is dropped; gaps in the counters are normal (runner omits some events).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy_manager.ingest.text import decode_bytes
+from deploy_manager.netops.sources.model import (
+    AnsibleParseError,
+    HostResult,
+    ParsedRun,
+    assign_failed_outcomes,
+    parse_timestamp,
+    stats_from_counts,
+)
+
+# Final per-host results; runner_item_on_* (loop items), runner_retry and runner_on_start are
+# folded into the task's final event, so a failed loop counts once.
+_FINAL_EVENTS = {
+    "runner_on_ok": "ok",
+    "runner_on_failed": "failed",
+    "runner_on_skipped": "skipped",
+    "runner_on_unreachable": "unreachable",
+    "runner_on_async_ok": "ok",
+    "runner_on_async_failed": "failed",
+}
+_EVENT_FILE = re.compile(r"^(\d+)-([0-9A-Za-z-]+)\.json$")
+_VERSION = re.compile(r"ansible-playbook \[core ([0-9][0-9A-Za-z.+-]*)\]")
+
+
+@dataclass(frozen=True)
+class BadEventFile:
+    """An event file that could not be read as an event, kept for the quarantine."""
+
+    path: Path
+    reason: str
+    content: str
+
+
+def is_artifact_folder(folder: Path) -> bool:
+    return (folder / "job_events").is_dir() or (
+        (folder / "status").is_file() and (folder / "rc").is_file()
+    )
+
+
+def _read_small(path: Path) -> str | None:
+    if not path.is_file():
+        return None
+    return decode_bytes(path.read_bytes()).strip()
+
+
+def _read_events(folder: Path) -> tuple[list[dict[str, Any]], list[BadEventFile]]:
+    events: list[dict[str, Any]] = []
+    bad: list[BadEventFile] = []
+    events_dir = folder / "job_events"
+    if not events_dir.is_dir():
+        return events, bad
+    for path in sorted(events_dir.iterdir()):
+        if path.name.endswith("-partial.json") or not path.is_file():
+            continue
+        raw = decode_bytes(path.read_bytes())
+        if not _EVENT_FILE.match(path.name):
+            bad.append(BadEventFile(path, "file name is not <counter>-<uuid>.json", raw))
+            continue
+        try:
+            event = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            bad.append(BadEventFile(path, f"invalid JSON: {exc}", raw))
+            continue
+        if not isinstance(event, dict) or "event" not in event or "counter" not in event:
+            bad.append(BadEventFile(path, "JSON object without 'event' and 'counter' keys", raw))
+            continue
+        events.append(event)
+    return events, bad
+
+
+def _dedupe(events: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    seen_uuids: set[str] = set()
+    seen_counters: set[int] = set()
+    unique = []
+    for event in sorted(events, key=lambda e: int(e["counter"])):
+        counter = int(event["counter"])
+        uuid = event.get("uuid")
+        if counter in seen_counters or (uuid and uuid in seen_uuids):
+            continue
+        seen_counters.add(counter)
+        if uuid:
+            seen_uuids.add(uuid)
+        unique.append(event)
+    return unique, len(events) - len(unique)
+
+
+def _parse_rc(text: str | None) -> int | None:
+    if text is None or text in ("", "None"):
+        return None
+    try:
+        return int(text)
+    except ValueError as exc:
+        raise AnsibleParseError(f"rc file holds {text!r}, not an exit code") from exc
+
+
+def parse_artifact_folder(folder: Path) -> tuple[ParsedRun, list[BadEventFile]]:
+    """Parse one artifact folder; event files that cannot be read are returned apart."""
+    status = _read_small(folder / "status")
+    rc = _parse_rc(_read_small(folder / "rc"))
+    raw_events, bad = _read_events(folder)
+    events, duplicates = _dedupe(raw_events)
+
+    playbook = next(
+        (
+            e["event_data"]["playbook"]
+            for e in events
+            if (e.get("event_data") or {}).get("playbook")
+        ),
+        None,
+    )
+    run = ParsedRun(
+        run_id=folder.name,
+        playbook=playbook or "unknown",
+        source_format="runner_artifacts",
+        source_path=str(folder),
+        status=status,
+        rc=rc,
+        event_count=len(events),
+        duplicate_events=duplicates,
+    )
+    stdout = _read_small(folder / "stdout")
+    if stdout and (match := _VERSION.search(stdout)):
+        run.ansible_version = match.group(1)
+
+    failed: list[HostResult] = []
+    for event in events:
+        created = parse_timestamp(event.get("created"))
+        if created is not None:
+            run.started_at = created if run.started_at is None else min(run.started_at, created)
+        name = event["event"]
+        data = event.get("event_data") or {}
+        if name == "playbook_on_stats":
+            run.stats = stats_from_counts(data)
+            run.ended_at = created
+            continue
+        outcome = _FINAL_EVENTS.get(name)
+        if outcome is None or not data.get("host"):
+            continue
+        res = data.get("res") if isinstance(data.get("res"), dict) else {}
+        if outcome == "ok" and res.get("changed"):
+            outcome = "changed"
+        if outcome == "failed" and data.get("ignore_errors"):
+            outcome = "ignored"
+        result = HostResult(
+            host=data["host"],
+            task_id=data.get("task_uuid") or f"counter-{event['counter']}",
+            outcome=outcome,
+            play=data.get("play"),
+            task=data.get("task"),
+            task_action=data.get("task_action"),
+            role=data.get("role"),
+            event_counter=int(event["counter"]),
+            event_created=created,
+            duration_seconds=_as_float(data.get("duration")),
+            result=res,
+        )
+        run.results.append(result)
+        if outcome == "failed":
+            failed.append(result)
+    if run.ended_at is None and events:
+        run.ended_at = max(
+            (t for e in events if (t := parse_timestamp(e.get("created")))), default=None
+        )
+    assign_failed_outcomes(run, failed)
+    return run, bad
+
+
+def _as_float(value: Any) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except (TypeError, ValueError):
+        return None

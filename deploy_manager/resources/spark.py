@@ -1,0 +1,47 @@
+"""The Spark session of every Spark asset, built by dagster-pyspark from one configuration.
+
+Static settings (jars, catalog, driver memory) apply only to the first session of a process,
+which is why every asset runs in one process per run (the in-process executor): one JVM, one
+session, and a Derby metastore that admits a single JVM at a time.
+"""
+
+from __future__ import annotations
+
+from dagster_pyspark import PySparkResource
+
+from deploy_manager.settings import Settings, load_settings
+
+
+def spark_config(settings: Settings) -> dict[str, str]:
+    """Return the Spark configuration for Hive-backed ORC marts and JDBC reads of the raw layer."""
+    config = {
+        "spark.master": settings.spark_master,
+        "spark.app.name": "deploy_manager",
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.jars": settings.jdbc_jar,
+        # enableHiveSupport() only sets this key; the metastore keys need the spark.hadoop.
+        # prefix or Spark ignores them.
+        "spark.sql.catalogImplementation": "hive",
+        "spark.sql.warehouse.dir": settings.warehouse_dir,
+        "spark.hadoop.javax.jdo.option.ConnectionURL": settings.metastore_url,
+        # Re-materializing a (date, site) partition replaces that partition alone.
+        "spark.sql.sources.partitionOverwriteMode": "dynamic",
+        "spark.hadoop.hive.exec.dynamic.partition.mode": "nonstrict",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        "spark.ui.enabled": "false",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data_dir}",
+    }
+    if not settings.uses_embedded_metastore:
+        config.update(
+            {
+                "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
+                "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+                "spark.hadoop.hive.metastore.schema.verification": "false",
+            }
+        )
+    return config
+
+
+def pyspark_resource(settings: Settings | None = None) -> PySparkResource:
+    return PySparkResource(spark_config=spark_config(settings or load_settings()))

@@ -1,0 +1,797 @@
+"""Loads of device metrics, configuration backups and configuration drift into PostgreSQL.
+
+Every load is idempotent: rows are keyed by (device, sample_time) or (device, backup_time),
+a row already stored is kept, and a second ingest of the same input changes no row. Rows
+are staged with COPY into a temporary table and moved into the raw table by one
+``INSERT ... SELECT ... ON CONFLICT`` statement. Input that cannot be placed goes to
+raw.quarantine with its file and line number (or commit), and the rest is still loaded.
+Each metrics file, and each backup source with its drift, is loaded in one transaction.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import itertools
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from deploy_manager.ingest.quarantine import QuarantinedRecord, write_quarantine
+from deploy_manager.netops.devices.config_backups import (
+    BackupFile,
+    RejectedBackup,
+    RoleMap,
+    load_golden_configs,
+    load_role_map,
+    read_backups,
+    render_golden,
+)
+from deploy_manager.netops.devices.drift import (
+    DEFAULT_MAX_DIFF_CHARS,
+    Deployment,
+    DriftRecord,
+    StoredBackup,
+    evaluate_drift,
+)
+from deploy_manager.netops.devices.metrics import (
+    CUMULATIVE,
+    MetricSample,
+    RejectedLine,
+    metrics_format,
+    read_metrics_file,
+)
+from deploy_manager.netops.devices.normalise import NormalisedConfig, normalise_config
+from deploy_manager.partitions import InvalidSiteIdError, validate_site_id
+
+log = logging.getLogger(__name__)
+
+METRICS_KIND = "device_metrics"
+BACKUP_KIND = "config_backup"
+
+# Backups are staged in batches so that memory holds one batch of configurations at a time.
+_BACKUP_BATCH = 1_000
+
+METRICS_COLUMNS = (
+    "device",
+    "site_id",
+    "sample_time",
+    "event_date",
+    "cpu_pct",
+    "mem_pct",
+    "if_in_errors",
+    "if_out_errors",
+    "if_in_discards",
+    "if_out_discards",
+    "counter_kind",
+    "reachable",
+    "rtt_ms",
+    "packet_loss_pct",
+    "quality_flags",
+    "source_format",
+    "source_path",
+    "line",
+)
+BACKUP_COLUMNS = (
+    "device",
+    "site_id",
+    "role",
+    "vendor",
+    "backup_time",
+    "event_date",
+    "raw_sha256",
+    "normalised_sha256",
+    "removed_line_count",
+    "removed_patterns",
+    "source",
+    "source_root",
+    "source_path",
+    "source_commit",
+    "content",
+)
+# A re-ingested backup with the same content may still get a new site, role or
+# normalisation (after an inventory fix, a roles change or new volatile patterns).
+BACKUP_DERIVED_COLUMNS = (
+    "site_id",
+    "event_date",
+    "role",
+    "vendor",
+    "normalised_sha256",
+    "removed_line_count",
+    "removed_patterns",
+)
+DRIFT_COLUMNS = (
+    "device",
+    "site_id",
+    "event_date",
+    "backup_time",
+    "previous_backup_time",
+    "role",
+    "normalised_sha256",
+    "previous_normalised_sha256",
+    "golden_sha256",
+    "drift_vs_previous",
+    "volatile_only_change",
+    "drift_vs_golden",
+    "lines_added",
+    "lines_removed",
+    "diff",
+    "diff_truncated",
+    "golden_lines_added",
+    "golden_lines_removed",
+    "golden_diff",
+    "golden_diff_truncated",
+    "expected",
+    "deployment_run_id",
+)
+
+
+@dataclass
+class MetricsIngestSummary:
+    """Counts of one metrics ingest.
+
+    ``rows_inserted`` excludes samples already stored. ``rejected`` counts the lines sent to
+    the quarantine, and ``quarantined`` only those the quarantine did not have yet.
+    """
+
+    files: int = 0
+    samples_read: int = 0
+    rows_inserted: int = 0
+    duplicates_skipped: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+
+
+@dataclass
+class DriftRefreshSummary:
+    """Counts of one drift computation; ``rows_written`` counts new or changed rows."""
+
+    devices: int = 0
+    backups_evaluated: int = 0
+    rows_written: int = 0
+    roles_without_golden: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BackupIngestSummary:
+    """Counts of one backup ingest and of the drift computed after it.
+
+    ``rejected`` counts the backups sent to the quarantine, and ``quarantined`` only those
+    the quarantine did not have yet.
+    """
+
+    backups_read: int = 0
+    rows_inserted: int = 0
+    rows_updated: int = 0
+    duplicates_skipped: int = 0
+    rejected: int = 0
+    quarantined: int = 0
+    drift: DriftRefreshSummary = field(default_factory=DriftRefreshSummary)
+
+
+class InventorySites:
+    """Site of a host at a time: the newest raw.inventory snapshot at or before that time."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._conn = conn
+        self._snapshots: dict[str, tuple[list[datetime], list[str]]] = {}
+
+    def load(self, hosts: Iterable[str]) -> None:
+        missing = sorted(set(hosts) - self._snapshots.keys())
+        if not missing:
+            return
+        for host in missing:
+            self._snapshots[host] = ([], [])
+        rows = self._conn.execute(
+            "SELECT host, valid_from, site_id FROM raw.inventory"
+            " WHERE host = ANY(%s) ORDER BY host, valid_from",
+            (missing,),
+        )
+        for host, valid_from, site_id in rows:
+            times, sites = self._snapshots[host]
+            times.append(valid_from)
+            sites.append(site_id)
+
+    def site_at(self, host: str, when: datetime) -> str:
+        """Return the host's site at ``when``; raise LookupError or InvalidSiteIdError."""
+        self.load([host])
+        times, sites = self._snapshots[host]
+        index = bisect.bisect_right(times, when) - 1
+        if not times:
+            raise LookupError(
+                f"device {host!r} is in no inventory snapshot: add it to the Ansible "
+                "inventory (a site_<ID> group or a site_id variable), ingest the inventory, "
+                "then ingest this file again"
+            )
+        if index < 0:
+            raise LookupError(
+                f"device {host!r} has no inventory snapshot at or before "
+                f"{when.isoformat()} (the first is from {times[0].isoformat()}): ingest an "
+                "older inventory snapshot that lists it, then ingest this file again"
+            )
+        return validate_site_id(sites[index])
+
+
+def _copy_rows(
+    conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    )
+    with conn.cursor() as cur, cur.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _create_stage(conn: psycopg.Connection, stage: str, target: str) -> None:
+    """Create (or empty) a temporary table shaped like ``raw.<target>``.
+
+    The caller may hold an outer transaction, so the table may survive from an earlier
+    load in the same session: it is emptied rather than recreated.
+    """
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {} INCLUDING DEFAULTS)").format(
+            sql.Identifier(stage), sql.Identifier("raw", target)
+        )
+    )
+    conn.execute(sql.SQL("TRUNCATE {}").format(sql.Identifier(stage)))
+
+
+def _record_ingested(
+    conn: psycopg.Connection,
+    source_path: str,
+    sha256: str,
+    source_kind: str,
+    record_count: int,
+    quarantined: int,
+) -> None:
+    conn.execute(
+        "INSERT INTO raw.ingested_files"
+        " (source_path, sha256, source_kind, record_count, quarantined)"
+        " VALUES (%s, %s, %s, %s, %s)"
+        " ON CONFLICT (source_path, sha256) DO UPDATE SET"
+        " record_count = EXCLUDED.record_count, quarantined = EXCLUDED.quarantined"
+        " WHERE (raw.ingested_files.record_count, raw.ingested_files.quarantined)"
+        " IS DISTINCT FROM (EXCLUDED.record_count, EXCLUDED.quarantined)",
+        (source_path, sha256, source_kind, record_count, quarantined),
+    )
+
+
+def _utc_date(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+# Device metrics.
+
+
+def metrics_files(path: Path) -> list[Path]:
+    """Return ``path`` itself, or the metrics files below a folder in name order."""
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise FileNotFoundError(
+            f"metrics path {str(path)!r} does not exist: pass a metrics file or a folder of them"
+        )
+    return sorted(p for p in path.rglob("*") if p.is_file() and metrics_format(p) is not None)
+
+
+def ingest_device_metrics(
+    conn: psycopg.Connection, path: Path | str, *, counter_kind: str = CUMULATIVE
+) -> MetricsIngestSummary:
+    """Load a metrics file, or every metrics file below a folder, into raw.device_metrics.
+
+    ``counter_kind`` (``cumulative`` or ``per_second``) applies to records that do not
+    name their own. A sample whose device and time are already stored is skipped, even
+    when its values differ. The first stored sample wins.
+    """
+    summary = MetricsIngestSummary()
+    for file in metrics_files(Path(path)):
+        with conn.transaction():
+            _ingest_metrics_file(conn, file, counter_kind, summary)
+        summary.files += 1
+    log.info(
+        "device metrics: %d files, %d samples read, %d rows inserted, %d duplicates skipped, "
+        "%d quarantined",
+        summary.files,
+        summary.samples_read,
+        summary.rows_inserted,
+        summary.duplicates_skipped,
+        summary.quarantined,
+    )
+    return summary
+
+
+def _ingest_metrics_file(
+    conn: psycopg.Connection, path: Path, counter_kind: str, summary: MetricsIngestSummary
+) -> None:
+    source_path = str(path.resolve())
+    rejected: list[QuarantinedRecord] = []
+    samples: list[MetricSample] = []
+    for item in read_metrics_file(path, counter_kind=counter_kind):
+        if isinstance(item, RejectedLine):
+            rejected.append(_metrics_quarantine(source_path, item.line, item.reason, item.content))
+        else:
+            samples.append(item)
+    summary.samples_read += len(samples)
+
+    sites = InventorySites(conn)
+    sites.load(s.device for s in samples)
+    rows: list[tuple[Any, ...]] = []
+    first_line: dict[tuple[str, datetime], MetricSample] = {}
+    for sample in samples:
+        key = (sample.device, sample.sample_time)
+        earlier = first_line.get(key)
+        if earlier is not None:
+            if earlier == _with_line(sample, earlier):
+                summary.duplicates_skipped += 1
+            else:
+                rejected.append(
+                    _metrics_quarantine(
+                        source_path,
+                        sample.line,
+                        f"device {sample.device!r} has a second sample at "
+                        f"{sample.sample_time.isoformat()} with other values (first on line "
+                        f"{earlier.line}): export each sample once",
+                        sample.content,
+                    )
+                )
+            continue
+        first_line[key] = sample
+        try:
+            site_id = sites.site_at(sample.device, sample.sample_time)
+        except (LookupError, InvalidSiteIdError) as exc:
+            rejected.append(_metrics_quarantine(source_path, sample.line, str(exc), sample.content))
+            continue
+        rows.append(_metrics_row(sample, site_id, source_path))
+
+    _create_stage(conn, "device_metrics_stage", "device_metrics")
+    _copy_rows(conn, "device_metrics_stage", METRICS_COLUMNS, rows)
+    columns = sql.SQL(", ").join(map(sql.Identifier, METRICS_COLUMNS))
+    inserted = conn.execute(
+        sql.SQL(
+            "INSERT INTO raw.device_metrics ({cols}) SELECT {cols} FROM device_metrics_stage"
+            " ORDER BY line ON CONFLICT (device, sample_time) DO NOTHING"
+        ).format(cols=columns)
+    ).rowcount
+    summary.rows_inserted += inserted
+    summary.rejected += len(rejected)
+    summary.quarantined += write_quarantine(conn, rejected)
+    _record_ingested(conn, source_path, _file_sha256(path), METRICS_KIND, len(rows), len(rejected))
+    log.info(
+        "%s: %d samples, %d rows inserted, %d quarantined",
+        source_path,
+        len(samples),
+        inserted,
+        len(rejected),
+    )
+
+
+def _with_line(sample: MetricSample, other: MetricSample) -> MetricSample:
+    """Return ``sample`` with the line of ``other``, so equality compares values only."""
+    return MetricSample(**{**sample.__dict__, "line": other.line})
+
+
+def _metrics_quarantine(
+    source_path: str, line: int, reason: str, content: str
+) -> QuarantinedRecord:
+    return QuarantinedRecord(METRICS_KIND, source_path, f"line {line}", reason, content)
+
+
+def _metrics_row(sample: MetricSample, site_id: str, source_path: str) -> tuple[Any, ...]:
+    return (
+        sample.device,
+        site_id,
+        sample.sample_time,
+        _utc_date(sample.sample_time),
+        sample.cpu_pct,
+        sample.mem_pct,
+        sample.if_in_errors,
+        sample.if_out_errors,
+        sample.if_in_discards,
+        sample.if_out_discards,
+        sample.counter_kind,
+        sample.reachable,
+        sample.rtt_ms,
+        sample.packet_loss_pct,
+        list(sample.quality_flags),
+        sample.source_format,
+        source_path,
+        sample.line,
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# Configuration backups.
+
+
+def ingest_config_backups(
+    conn: psycopg.Connection,
+    folder_or_repo: Path | str,
+    golden_dir: Path | str | None,
+    *,
+    roles_file: Path | str | None = None,
+    layout: str = "auto",
+    deployment_window: timedelta | None = None,
+    max_diff_chars: int = DEFAULT_MAX_DIFF_CHARS,
+) -> BackupIngestSummary:
+    """Load configuration backups into raw.config_backups, then refresh their drift.
+
+    ``folder_or_repo`` is a tree of collection folders or a git repository (``layout``
+    ``auto`` tells them apart). Roles come from ``roles_file`` or
+    ``<golden_dir>/roles.csv``. Drift is recomputed for every device in the input, from
+    the input's oldest backup on, so a second ingest after the Ansible runs were loaded
+    updates the ``expected`` flags. The backups and the drift are written in one
+    transaction.
+    """
+    source = Path(folder_or_repo)
+    golden_path = Path(golden_dir) if golden_dir is not None else None
+    roles = load_role_map(golden_path, Path(roles_file) if roles_file is not None else None)
+    goldens = load_golden_configs(golden_path)
+    summary = BackupIngestSummary()
+    with conn.transaction():
+        since, fingerprint = _stage_backups(conn, read_backups(source, layout), roles, summary)
+        _move_staged_backups(conn, summary)
+        _record_ingested(
+            conn,
+            str(source.resolve()),
+            fingerprint,
+            BACKUP_KIND,
+            summary.backups_read,
+            summary.rejected,
+        )
+        if since:
+            summary.drift = compute_config_drift(
+                conn,
+                goldens,
+                devices=sorted(since),
+                since=min(since.values()),
+                deployment_window=deployment_window,
+                max_diff_chars=max_diff_chars,
+            )
+    log.info(
+        "config backups from %s: %d read, %d inserted, %d updated, %d quarantined, "
+        "%d drift rows written",
+        source,
+        summary.backups_read,
+        summary.rows_inserted,
+        summary.rows_updated,
+        summary.quarantined,
+        summary.drift.rows_written,
+    )
+    return summary
+
+
+def _stage_backups(
+    conn: psycopg.Connection,
+    items: Iterator[BackupFile | RejectedBackup],
+    roles: RoleMap,
+    summary: BackupIngestSummary,
+) -> tuple[dict[str, datetime], str]:
+    """Copy the readable backups into the stage table and quarantine the others.
+
+    Returns the oldest backup time per device and a fingerprint of the input.
+    """
+    _create_stage(conn, "config_backups_stage", "config_backups")
+    sites = InventorySites(conn)
+    first_seen: dict[tuple[str, datetime], tuple[str, str]] = {}
+    oldest: dict[str, datetime] = {}
+    fingerprint = hashlib.sha256()
+    for batch in _batches(items, _BACKUP_BATCH):
+        sites.load(b.device for b in batch if isinstance(b, BackupFile))
+        rows: list[tuple[Any, ...]] = []
+        rejected: list[QuarantinedRecord] = []
+        for item in batch:
+            if isinstance(item, RejectedBackup):
+                rejected.append(_backup_quarantine(item))
+                continue
+            summary.backups_read += 1
+            row = _backup_row(item, sites, roles, first_seen, summary)
+            if isinstance(row, RejectedBackup):
+                rejected.append(_backup_quarantine(row))
+                continue
+            if row is None:
+                continue
+            fingerprint.update(f"{item.source_path}\0{item.source_commit}\0{row[6]}\n".encode())
+            oldest[item.device] = min(oldest.get(item.device, item.backup_time), item.backup_time)
+            rows.append(row)
+        _copy_rows(conn, "config_backups_stage", BACKUP_COLUMNS, rows)
+        summary.rejected += len(rejected)
+        summary.quarantined += write_quarantine(conn, rejected)
+    return oldest, fingerprint.hexdigest()
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    # itertools.batched arrived in Python 3.12; the project runs on 3.11.
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _backup_row(
+    item: BackupFile,
+    sites: InventorySites,
+    roles: RoleMap,
+    first_seen: dict[tuple[str, datetime], tuple[str, str]],
+    summary: BackupIngestSummary,
+) -> tuple[Any, ...] | RejectedBackup | None:
+    """Build the stage row of one backup, or the reason it is rejected, or None for a copy."""
+    location = f"commit {item.source_commit}" if item.source_commit else "file"
+    source_path = (
+        f"{item.source_root}:{item.source_path}" if item.source_commit else item.source_path
+    )
+    try:
+        site_id = sites.site_at(item.device, item.backup_time)
+    except (LookupError, InvalidSiteIdError) as exc:
+        return RejectedBackup(source_path, location, str(exc), item.content)
+    normalised = normalise_config(item.content)
+    key = (item.device, item.backup_time)
+    earlier = first_seen.get(key)
+    if earlier is not None:
+        if earlier[0] == normalised.raw_sha256:
+            summary.duplicates_skipped += 1
+            return None
+        return RejectedBackup(
+            source_path,
+            location,
+            f"device {item.device!r} has another backup at {item.backup_time.isoformat()} "
+            f"with different content ({earlier[1]!r}): keep one backup per device and time",
+            item.content,
+        )
+    first_seen[key] = (normalised.raw_sha256, source_path)
+    return (
+        item.device,
+        site_id,
+        roles.role_for(item.device),
+        normalised.vendor,
+        item.backup_time,
+        _utc_date(item.backup_time),
+        normalised.raw_sha256,
+        normalised.normalised_sha256,
+        normalised.removed_line_count,
+        Jsonb(normalised.removed_patterns),
+        item.source,
+        item.source_root,
+        item.source_path,
+        item.source_commit,
+        item.content,
+    )
+
+
+def _backup_quarantine(item: RejectedBackup) -> QuarantinedRecord:
+    return QuarantinedRecord(
+        BACKUP_KIND, item.source_path, item.location, item.reason, item.content
+    )
+
+
+def _move_staged_backups(conn: psycopg.Connection, summary: BackupIngestSummary) -> None:
+    """Insert staged backups, refresh derived columns of stored ones, quarantine conflicts.
+
+    A staged backup whose device and time are stored with different content is a
+    conflict: the stored one stays and the staged one goes to the quarantine.
+    """
+    conflicts = conn.execute(
+        "SELECT s.source_root, s.source_path, s.source_commit, s.device, s.backup_time,"
+        " s.content, b.source_path"
+        " FROM config_backups_stage s JOIN raw.config_backups b"
+        " ON b.device = s.device AND b.backup_time = s.backup_time"
+        " AND b.raw_sha256 <> s.raw_sha256"
+        " ORDER BY s.device, s.backup_time"
+    ).fetchall()
+    rejected = [
+        QuarantinedRecord(
+            BACKUP_KIND,
+            f"{root}:{path}" if commit else path,
+            f"commit {commit}" if commit else "file",
+            f"device {device!r} already has a backup at {when.isoformat()} with different "
+            f"content (from {stored_path!r}): keep one backup per device and time",
+            content,
+        )
+        for root, path, commit, device, when, content, stored_path in conflicts
+    ]
+    summary.rejected += len(rejected)
+    summary.quarantined += write_quarantine(conn, rejected)
+
+    columns = sql.SQL(", ").join(map(sql.Identifier, BACKUP_COLUMNS))
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in BACKUP_DERIVED_COLUMNS
+    )
+    stored = sql.SQL(", ").join(sql.Identifier("config_backups", c) for c in BACKUP_DERIVED_COLUMNS)
+    incoming = sql.SQL(", ").join(sql.Identifier("excluded", c) for c in BACKUP_DERIVED_COLUMNS)
+    statement = sql.SQL(
+        "INSERT INTO raw.config_backups AS config_backups ({cols})"
+        " SELECT {cols} FROM config_backups_stage s WHERE NOT EXISTS ("
+        "  SELECT 1 FROM raw.config_backups b WHERE b.device = s.device"
+        "  AND b.backup_time = s.backup_time AND b.raw_sha256 <> s.raw_sha256)"
+        " ORDER BY device, backup_time"
+        " ON CONFLICT (device, backup_time) DO UPDATE SET {updates}"
+        " WHERE ROW({stored}) IS DISTINCT FROM ROW({incoming})"
+        " RETURNING (xmax = 0)"
+    ).format(cols=columns, updates=updates, stored=stored, incoming=incoming)
+    for (inserted,) in conn.execute(statement).fetchall():
+        if inserted:
+            summary.rows_inserted += 1
+        else:
+            summary.rows_updated += 1
+
+
+# Configuration drift.
+
+
+def refresh_config_drift(
+    conn: psycopg.Connection,
+    golden_dir: Path | str | None,
+    *,
+    devices: Sequence[str] | None = None,
+    since: datetime | None = None,
+    deployment_window: timedelta | None = None,
+    max_diff_chars: int = DEFAULT_MAX_DIFF_CHARS,
+) -> DriftRefreshSummary:
+    """Recompute raw.config_drift from the stored backups, in one transaction.
+
+    Call it after the golden configurations changed or Ansible runs arrived late.
+    ``devices`` None means every device with a backup. ``since`` limits the work to
+    backups taken at or after that time (each still compared with its previous backup).
+    """
+    goldens = load_golden_configs(Path(golden_dir) if golden_dir is not None else None)
+    with conn.transaction():
+        return compute_config_drift(
+            conn,
+            goldens,
+            devices=devices,
+            since=since,
+            deployment_window=deployment_window,
+            max_diff_chars=max_diff_chars,
+        )
+
+
+def compute_config_drift(
+    conn: psycopg.Connection,
+    goldens: dict[str, str],
+    *,
+    devices: Sequence[str] | None = None,
+    since: datetime | None = None,
+    deployment_window: timedelta | None = None,
+    max_diff_chars: int = DEFAULT_MAX_DIFF_CHARS,
+) -> DriftRefreshSummary:
+    """Compute the drift rows of stored backups and upsert them into raw.config_drift.
+
+    ``goldens`` maps a role to its golden template. A row whose values did not change is
+    left as it is, so running this twice writes nothing the second time. It runs in the
+    caller's transaction.
+    """
+    if devices is None:
+        devices = [r[0] for r in conn.execute("SELECT DISTINCT device FROM raw.config_backups")]
+    devices = sorted(set(devices))
+    summary = DriftRefreshSummary(devices=len(devices))
+    if not devices:
+        return summary
+    deployments = _load_deployments(conn, devices)
+    golden_cache: dict[tuple[str, str, str], NormalisedConfig | None] = {}
+    missing_roles: set[str] = set()
+
+    def golden_for(backup: StoredBackup) -> NormalisedConfig | None:
+        if backup.role is None:
+            return None
+        key = (backup.role, backup.device, backup.site_id)
+        if key not in golden_cache:
+            template = goldens.get(backup.role)
+            if template is None:
+                missing_roles.add(backup.role)
+                golden_cache[key] = None
+            else:
+                rendered = render_golden(template, backup.device, backup.site_id)
+                golden_cache[key] = normalise_config(rendered)
+        return golden_cache[key]
+
+    records: list[DriftRecord] = []
+    for device, backups in itertools.groupby(
+        _stored_backups(conn, devices, since), key=lambda b: b.device
+    ):
+        previous: StoredBackup | None = None
+        for backup in backups:
+            if since is None or backup.backup_time >= since:
+                records.append(
+                    evaluate_drift(
+                        backup,
+                        previous,
+                        golden_for(backup),
+                        deployments.get(device, []),
+                        deployment_window=deployment_window,
+                        max_diff_chars=max_diff_chars,
+                    )
+                )
+            previous = backup
+    summary.backups_evaluated = len(records)
+    summary.rows_written = _upsert_drift(conn, records)
+    summary.roles_without_golden = sorted(missing_roles)
+    if missing_roles:
+        log.warning(
+            "roles without a golden configuration, so no golden comparison: %s",
+            ", ".join(summary.roles_without_golden),
+        )
+    log.info(
+        "config drift: %d devices, %d backups evaluated, %d rows written",
+        summary.devices,
+        summary.backups_evaluated,
+        summary.rows_written,
+    )
+    return summary
+
+
+def _load_deployments(
+    conn: psycopg.Connection, devices: Sequence[str]
+) -> dict[str, list[Deployment]]:
+    rows = conn.execute(
+        "SELECT s.host, s.run_id, r.started_at, s.changed"
+        " FROM raw.ansible_host_stats s JOIN raw.ansible_runs r ON r.run_id = s.run_id"
+        " WHERE r.started_at IS NOT NULL AND s.host = ANY(%s)"
+        " ORDER BY s.host, r.started_at, s.run_id",
+        (list(devices),),
+    )
+    deployments: dict[str, list[Deployment]] = {}
+    for host, run_id, started_at, changed in rows:
+        deployments.setdefault(host, []).append(Deployment(run_id, host, started_at, changed))
+    return deployments
+
+
+def _stored_backups(
+    conn: psycopg.Connection, devices: Sequence[str], since: datetime | None
+) -> Iterator[StoredBackup]:
+    """Stream the backups of ``devices`` in (device, time) order.
+
+    With ``since``, each device's stream starts at its last backup before ``since``, which
+    serves only as the previous backup of the first one evaluated.
+    """
+    query = (
+        "SELECT device, site_id, role, vendor, backup_time, raw_sha256, normalised_sha256,"
+        " content FROM raw.config_backups b WHERE device = ANY(%(devices)s)"
+        " AND (%(since)s::timestamptz IS NULL OR backup_time >= coalesce(("
+        "  SELECT max(p.backup_time) FROM raw.config_backups p"
+        "  WHERE p.device = b.device AND p.backup_time < %(since)s), %(since)s))"
+        " ORDER BY device, backup_time"
+    )
+    with conn.cursor(name="config_backups_for_drift") as cur:
+        cur.itersize = 500
+        cur.execute(query, {"devices": list(devices), "since": since})
+        for row in cur:
+            yield StoredBackup(*row)
+
+
+def _upsert_drift(conn: psycopg.Connection, records: Sequence[DriftRecord]) -> int:
+    """Write drift rows that are new or changed; return how many were written."""
+    if not records:
+        return 0
+    _create_stage(conn, "config_drift_stage", "config_drift")
+    _copy_rows(
+        conn,
+        "config_drift_stage",
+        DRIFT_COLUMNS,
+        ([getattr(r, c) for c in DRIFT_COLUMNS] for r in records),
+    )
+    value_columns = [c for c in DRIFT_COLUMNS if c not in ("device", "backup_time")]
+    columns = sql.SQL(", ").join(map(sql.Identifier, DRIFT_COLUMNS))
+    updates = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in value_columns
+    )
+    stored = sql.SQL(", ").join(sql.Identifier("config_drift", c) for c in value_columns)
+    incoming = sql.SQL(", ").join(sql.Identifier("excluded", c) for c in value_columns)
+    statement = sql.SQL(
+        "INSERT INTO raw.config_drift AS config_drift ({cols})"
+        " SELECT {cols} FROM config_drift_stage ORDER BY device, backup_time"
+        " ON CONFLICT (device, backup_time) DO UPDATE SET {updates}, computed_at = now()"
+        " WHERE ROW({stored}) IS DISTINCT FROM ROW({incoming})"
+    ).format(cols=columns, updates=updates, stored=stored, incoming=incoming)
+    return conn.execute(statement).rowcount

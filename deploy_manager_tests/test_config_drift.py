@@ -16,6 +16,7 @@ from deploy_manager.db.connection import connect, drop_database, ensure_database
 from deploy_manager.db.migrate import apply_migrations
 from deploy_manager.netops.devices.config_backups import parse_collection_time, render_golden
 from deploy_manager.netops.devices.drift import diff_lines
+from deploy_manager.netops.devices.generator import GeneratedDevices, generate_device_data
 from deploy_manager.netops.devices.load import ingest_config_backups, refresh_config_drift
 from deploy_manager.netops.devices.normalise import detect_vendor, normalise_config
 
@@ -558,3 +559,67 @@ def test_conflicting_backup_quarantined(conn: psycopg.Connection, tmp_path: Path
     assert summary.rows_inserted == 0
     assert summary.quarantined == 1
     assert "already has a backup" in reason
+
+
+def load_generated_references(conn: psycopg.Connection, generated: GeneratedDevices) -> None:
+    for host, site_id, valid_from in generated.inventory:
+        add_inventory(conn, host, site_id, valid_from)
+    for deployment in generated.deployments:
+        for host in deployment.hosts:
+            add_deployment(
+                conn, f"{deployment.run_id}-{host}", host, deployment.site_id, deployment.started_at
+            )
+
+
+def drift_counts(conn: psycopg.Connection) -> dict[str, int]:
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE volatile_only_change),"
+        " count(*) FILTER (WHERE drift_vs_previous AND expected),"
+        " count(*) FILTER (WHERE drift_vs_previous AND NOT expected),"
+        " count(*) FILTER (WHERE drift_vs_golden)"
+        " FROM raw.config_drift"
+    ).fetchone()
+    return dict(zip(("volatile_only", "expected", "unexpected", "vs_golden"), row, strict=True))
+
+
+@pytest.mark.parametrize("layout", ["folder", "git"])
+def test_generated_backups_give_generated_drift(
+    conn: psycopg.Connection, tmp_path: Path, layout: str
+) -> None:
+    generated = generate_device_data(
+        tmp_path,
+        sites=3,
+        days=6,
+        seed=11,
+        layout=layout,
+        deployment_rate=0.2,
+        manual_change_rate=0.1,
+    )
+    load_generated_references(conn, generated)
+
+    summary = ingest_config_backups(conn, generated.backup_source, generated.golden_dir)
+    counts = drift_counts(conn)
+    first_day = conn.execute(
+        "SELECT bool_or(drift_vs_golden) FROM raw.config_drift WHERE event_date = '2026-11-01'"
+    ).fetchone()[0]
+
+    assert summary.rows_inserted == generated.backups
+    assert summary.rejected == 0
+    assert generated.expected_drifts > 0
+    assert generated.unexpected_drifts > 0
+    assert counts["volatile_only"] == generated.volatile_only_changes
+    assert counts["expected"] == generated.expected_drifts
+    assert counts["unexpected"] == generated.unexpected_drifts
+    assert counts["vs_golden"] > 0
+    assert first_day is False
+
+
+def test_generator_is_deterministic(tmp_path: Path) -> None:
+    first = generate_device_data(tmp_path / "a", sites=2, days=3, seed=5)
+    second = generate_device_data(tmp_path / "b", sites=2, days=3, seed=5)
+    files_a = sorted(p.relative_to(first.root) for p in first.root.rglob("*") if p.is_file())
+    files_b = sorted(p.relative_to(second.root) for p in second.root.rglob("*") if p.is_file())
+
+    assert files_a == files_b
+    for relative in files_a:
+        assert (first.root / relative).read_bytes() == (second.root / relative).read_bytes()

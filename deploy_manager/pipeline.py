@@ -67,7 +67,10 @@ def materialize_rectangle(
 ) -> ExecuteInProcessResult:
     """Materialize every partitioned asset for first..last x sites in one run."""
     tags = range_tags(instance, first, last, sites)
-    log.info("materializing %s to %s", tags[ASSET_PARTITION_RANGE_START_TAG],
-             tags[ASSET_PARTITION_RANGE_END_TAG])
+    log.info(
+        "materializing %s to %s",
+        tags[ASSET_PARTITION_RANGE_START_TAG],
+        tags[ASSET_PARTITION_RANGE_END_TAG],
+    )
     job = defs.resolve_job_def("materialize_partitions")
     return job.execute_in_process(instance=instance, tags=tags)

@@ -93,7 +93,15 @@ def overwrite_partitions(
         ordered.write.insertInto(qualified_table, overwrite=True)
     finally:
         ordered.unpersist()
-    empty = [(d, s) for d in dates for s in sites if (d, s) not in written]
+    existing = {
+        (date.fromisoformat(values["date"]), values["site_id"])
+        for values in (
+            dict(part.split("=", 1) for part in row[0].split("/"))
+            for row in spark.sql(f"SHOW PARTITIONS {qualified_table}").collect()
+        )
+    }
+    # Only partitions that exist are dropped: each drop is a metastore round trip.
+    empty = [(d, s) for d in dates for s in sites if (d, s) not in written and (d, s) in existing]
     for day, site in empty:
         spark.sql(
             f"ALTER TABLE {qualified_table} DROP IF EXISTS PARTITION "
@@ -107,4 +115,9 @@ def overwrite_partitions(
         len(written),
         len(empty),
     )
-    return {"rows": rows, "partitions_written": len(written), "partitions_dropped": len(empty)}
+    return {
+        "rows": rows,
+        "partitions_written": len(written),
+        "partitions_dropped": len(empty),
+        "spark_application_id": spark.sparkContext.applicationId,
+    }

@@ -16,8 +16,9 @@ _GENERIC_MESSAGES = {
     "",
 }
 
-# Applied in order: the more specific shapes first, so a time is not read as numbers.
-_PLACEHOLDERS: list[tuple[re.Pattern[str], str]] = [
+# Applied in order, the more specific shapes first so a time is not read as numbers. Paths
+# come before host names, so a host inside a path does not split it.
+_BEFORE_HOSTS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\x1b\[[0-9;]*m"), ""),
     (
         re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"),
@@ -33,6 +34,9 @@ _PLACEHOLDERS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
     (re.compile(r"\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b"), "<ip>"),
     (re.compile(r"(?:~|\.{1,2})?(?:/[\w.@%+-]+)+/?"), "<path>"),
+]
+# Host names come before numbers, so the digits of a host name are not read as numbers.
+_AFTER_HOSTS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b0x[0-9a-fA-F]+\b"), "<n>"),
     (re.compile(r"\b[0-9a-fA-F]{12,}\b"), "<id>"),
     (re.compile(r"\b\d+(?:\.\d+)?\b"), "<n>"),
@@ -75,8 +79,10 @@ def normalise_error(message: str | None, hosts: Iterable[str] = ()) -> str | Non
     if message is None:
         return None
     text = message
+    for pattern, placeholder in _BEFORE_HOSTS:
+        text = pattern.sub(placeholder, text)
     for host in sorted((h for h in hosts if h), key=len, reverse=True):
         text = text.replace(host, "<host>")
-    for pattern, placeholder in _PLACEHOLDERS:
+    for pattern, placeholder in _AFTER_HOSTS:
         text = pattern.sub(placeholder, text)
     return text.strip()[:1000]

@@ -1,0 +1,21 @@
+# Every target installs what is missing first (scripts/setup.sh), so each works on a fresh
+# machine that has Python 3.11 and Java 17.
+.PHONY: help setup demo test lint serve-dagster
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+setup:  ## install the Python environment, the JDBC driver and start PostgreSQL
+	@scripts/setup.sh
+
+demo: setup  ## run the main job end to end on demo data and print the KPIs per site
+	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/deploy-manager demo
+
+test: setup  ## run the test suite against real PostgreSQL, Spark and Ansible
+	PATH="$(CURDIR)/.venv/bin:$$PATH" .venv/bin/pytest
+
+lint:  ## ruff lint and format check
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+serve-dagster: setup  ## start the Dagster webserver and daemon on workspace.yaml
+	DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/data/dagster}" .venv/bin/dagster dev -w workspace.yaml

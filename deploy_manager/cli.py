@@ -1,0 +1,89 @@
+"""Command line of the platform: ``deploy-manager demo|ingest|materialize|migrate``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from datetime import date
+
+from deploy_manager.settings import load_settings
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from exc
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="deploy-manager", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the main job end to end on demo data")
+    demo.add_argument(
+        "--days",
+        type=int,
+        default=3,
+        help="earlier days of generated runs before today (default 3)",
+    )
+    commands.add_parser("migrate", help="create or upgrade the raw schema in PostgreSQL")
+    ingest = commands.add_parser("ingest", help="ingest the landing folder (DM_LANDING_DIR)")
+    ingest.add_argument(
+        "--force", action="store_true", help="re-ingest files already ingested unchanged"
+    )
+    materialize = commands.add_parser(
+        "materialize", help="materialize every partitioned asset for a date range in one run"
+    )
+    materialize.add_argument("--from", dest="first", type=_date, required=True)
+    materialize.add_argument("--to", dest="last", type=_date, required=True)
+    materialize.add_argument("--sites", nargs="*", help="contiguous registered sites (default all)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = load_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Without DAGSTER_HOME Dagster keeps runs in a temporary folder; the embedded default
+    # keeps them under the data folder.
+    os.environ.setdefault("DAGSTER_HOME", str(settings.data_dir / "dagster"))
+    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+
+    from deploy_manager.db.connection import connect, ensure_database
+    from deploy_manager.db.migrate import apply_migrations
+
+    ensure_database(settings.postgres_url)
+    with connect(settings.postgres_url) as conn:
+        apply_migrations(conn)
+        conn.commit()
+        if args.command == "migrate":
+            return 0
+        if args.command == "ingest" and args.force:
+            from deploy_manager.netops.load import ingest_landing
+
+            print(ingest_landing(conn, settings.landing_dir, force=True))
+            conn.commit()
+
+    if args.command == "demo":
+        from deploy_manager.demo.run import run_demo
+
+        return run_demo(settings, days=args.days)
+
+    from dagster import DagsterInstance
+
+    from deploy_manager.definitions import build_definitions
+    from deploy_manager.pipeline import ingest, materialize_rectangle
+
+    instance = DagsterInstance.get()
+    defs = build_definitions(settings)
+    if args.command == "ingest":
+        return 0 if ingest(defs, instance).success else 1
+    result = materialize_rectangle(defs, instance, args.first, args.last, args.sites)
+    return 0 if result.success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The demo: real Ansible runs and generated history through the whole platform."""

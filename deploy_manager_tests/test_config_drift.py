@@ -623,3 +623,23 @@ def test_generator_is_deterministic(tmp_path: Path) -> None:
     assert files_a == files_b
     for relative in files_a:
         assert (first.root / relative).read_bytes() == (second.root / relative).read_bytes()
+
+
+def test_bare_repository_without_suffixes(conn: psycopg.Connection, tmp_path: Path) -> None:
+    add_inventory(conn, "edge-r1.site104", "SITE104")
+    work = tmp_path / "work"
+    (work / "site104").mkdir(parents=True)
+    git(work, "init", "-q", "-b", "main")
+    for when, description in ((DAY1, "uplink to core"), (DAY2, "uplink to core-2")):
+        (work / "site104" / "edge-r1.site104").write_text(ios_config(description=description))
+        git(work, "add", "-A")
+        git(work, "commit", "-q", "-m", "edge-r1.site104", when=when)
+    bare = tmp_path / "devices.git"
+    git(tmp_path, "clone", "-q", "--bare", str(work), str(bare))
+
+    summary = ingest_config_backups(conn, bare, None)
+    row = drift_row(conn, "edge-r1.site104", DAY2)
+
+    assert summary.rows_inserted == 2
+    assert row["drift_vs_previous"] is True
+    assert row["lines_added"] == 1

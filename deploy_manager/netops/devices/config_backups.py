@@ -1,18 +1,20 @@
 """Configuration backups, golden configurations and device roles, read from files.
 
-Backups come in one of two layouts, as configuration backup tools write them:
+Backups come in one of two layouts:
 
-- Collection folders, as RANCID and Oxidized file output: ``<root>/<collection>/<file>``,
-  one folder per collection run, named by its UTC start time, for example
-  ``backups/2026-11-02T0300Z/edge-r1.site104.cfg``. Accepted names are
+- Collection folders: ``<root>/<collection>/<file>``, one folder per collection run,
+  named by its UTC start time, for example ``backups/2026-11-02T0300Z/edge-r1.site104.cfg``.
+  Oxidized's file output keeps only the latest configuration of each device, so such
+  folders come from a scheduled copy of a backup tool's output folder. Accepted names are
   ``YYYY-MM-DDTHHMM[SS]Z``, ``YYYYMMDDTHHMM[SS]Z`` and ISO 8601 with colons, with ``Z`` or
   an offset. Text before the time is allowed (``daily-2026-11-02T0300Z``). Files may sit in
   group sub-folders. When ``<root>`` itself carries a time in its name, it is read as one
   collection.
-- A git repository of such files, as Oxidized's git output keeps it. Each commit on the
-  first-parent history is one collection, at the commit's committer time, and every file
-  that the commit adds or modifies is a backup of its device. Files the commit did not
-  touch are unchanged, so they give no new backup.
+- A git repository of such files, work tree or bare, as Oxidized's git output writes it
+  (one file per device, in a folder per group with ``single_repo``). Each commit on the
+  first-parent history is read at its committer time, and every file that the commit adds
+  or modifies is a backup of its device. A file that a commit did not touch is unchanged,
+  so it gives no new backup.
 
 The device is the file name without a ``.cfg`` or ``.conf`` suffix (RANCID writes no
 suffix). Hidden files and folders are skipped.
@@ -58,7 +60,7 @@ _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 _GOLDEN_VARIABLES = ("device", "hostname", "site_id")
 # Symbolic links and submodules are not backups.
 _REGULAR_FILE_MODES = ("100644", "100755")
-# Blobs are read from git in batches so that no single cat-file output holds the history.
+# Blobs are read from git in batches, so one cat-file output never contains the whole history.
 _GIT_BATCH = 500
 
 
@@ -102,7 +104,7 @@ def device_from_filename(name: str) -> str:
 
 
 def parse_collection_time(name: str) -> datetime | None:
-    """Return the UTC time in a collection folder name, or None when it holds no time.
+    """Return the UTC time in a collection folder name, or None when it contains no time.
 
     Raise ValueError when the name has a time but no ``Z`` or offset.
     """
@@ -132,7 +134,10 @@ def parse_collection_time(name: str) -> datetime | None:
             tzinfo=tz,
         )
     except ValueError as exc:
-        raise ValueError(f"collection folder {name!r} holds an invalid date or time") from exc
+        raise ValueError(
+            f"collection folder {name!r} contains an invalid date or time: use a real UTC "
+            "time, as in 2026-11-02T0300Z"
+        ) from exc
     return local.astimezone(UTC)
 
 
@@ -156,7 +161,7 @@ def read_backup_folder(root: Path) -> Iterator[BackupFile | RejectedBackup]:
     root = root.resolve()
     if not root.is_dir():
         raise BackupSourceError(
-            f"backup folder {str(root)!r} does not exist: pass the folder that holds the "
+            f"backup folder {str(root)!r} does not exist: pass the parent folder of the "
             "collection folders"
         )
     try:
@@ -179,7 +184,7 @@ def read_backup_folder(root: Path) -> Iterator[BackupFile | RejectedBackup]:
                 yield RejectedBackup(
                     str(folder),
                     "collection folder",
-                    f"collection folder {folder.name!r} holds no time: name it by the "
+                    f"collection folder {folder.name!r} contains no time: name it by the "
                     "collection's start time, as in 2026-11-02T0300Z",
                     folder.name,
                 )
@@ -363,7 +368,7 @@ class RoleMap:
 
     @classmethod
     def load(cls, path: Path) -> RoleMap:
-        """Read a ``device,role`` CSV; raise ValueError naming the line of a bad row."""
+        """Read a ``device,role`` CSV. Raise ValueError naming the line of a bad row."""
         exact: dict[str, str] = {}
         patterns: list[tuple[str, str]] = []
         with path.open(encoding="utf-8-sig", newline="") as stream:

@@ -17,7 +17,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from deploy_manager.netops.devices.normalise import NormalisedConfig, normalise_config
 
-# Diffs are cut at this many characters, at a line boundary; counts cover the whole diff.
+# Diffs are cut at a line boundary to at most this many characters. The line counts still
+# cover the whole diff.
 DEFAULT_MAX_DIFF_CHARS = 16_384
 
 
@@ -39,7 +40,7 @@ def diff_lines(
     after_label: str,
     max_chars: int = DEFAULT_MAX_DIFF_CHARS,
 ) -> ConfigDiff:
-    """Diff two normalised configurations; ``text`` is None when they are equal."""
+    """Diff two normalised configurations. ``text`` is None when they are equal."""
     matcher = difflib.SequenceMatcher(a=before, b=after, autojunk=False)
     added = removed = 0
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -94,7 +95,7 @@ def find_deployment(
 
 @dataclass
 class StoredBackup:
-    """A stored backup as drift needs it; the normalised lines are computed on first use."""
+    """A stored backup with the fields drift needs. Normalised lines are computed on first use."""
 
     device: str
     site_id: str

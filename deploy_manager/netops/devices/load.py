@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 METRICS_KIND = "device_metrics"
 BACKUP_KIND = "config_backup"
 
-# Backups are staged in batches so that memory holds one batch of configurations at a time.
+# Backups are staged in batches, so memory contains one batch of configurations at a time.
 _BACKUP_BATCH = 1_000
 
 METRICS_COLUMNS = (
@@ -151,7 +151,7 @@ class MetricsIngestSummary:
 
 @dataclass
 class DriftRefreshSummary:
-    """Counts of one drift computation; ``rows_written`` counts new or changed rows."""
+    """Counts of one drift computation. ``rows_written`` counts new or changed rows."""
 
     devices: int = 0
     backups_evaluated: int = 0
@@ -200,8 +200,9 @@ class InventorySites:
             sites.append(site_id)
 
     def site_at(self, host: str, when: datetime) -> str:
-        """Return the host's site at ``when``; raise LookupError or InvalidSiteIdError."""
-        self.load([host])
+        """Return the host's site at ``when``, or raise LookupError or InvalidSiteIdError."""
+        if host not in self._snapshots:
+            self.load([host])
         times, sites = self._snapshots[host]
         index = bisect.bisect_right(times, when) - 1
         if not times:
@@ -356,8 +357,10 @@ def _ingest_metrics_file(
     columns = sql.SQL(", ").join(map(sql.Identifier, METRICS_COLUMNS))
     inserted = conn.execute(
         sql.SQL(
-            "INSERT INTO raw.device_metrics ({cols}) SELECT {cols} FROM device_metrics_stage"
-            " ORDER BY line ON CONFLICT (device, sample_time) DO NOTHING"
+            "INSERT INTO raw.device_metrics ({cols}) SELECT {cols} FROM device_metrics_stage s"
+            " WHERE NOT EXISTS (SELECT 1 FROM raw.device_metrics m"
+            "  WHERE m.device = s.device AND m.sample_time = s.sample_time)"
+            " ON CONFLICT (device, sample_time) DO NOTHING"
         ).format(cols=columns)
     ).rowcount
     summary.rows_inserted += inserted
@@ -430,8 +433,8 @@ def ingest_config_backups(
 ) -> BackupIngestSummary:
     """Load configuration backups into raw.config_backups, then refresh their drift.
 
-    ``folder_or_repo`` is a tree of collection folders or a git repository (``layout``
-    ``auto`` tells them apart). Roles come from ``roles_file`` or
+    ``folder_or_repo`` is a tree of collection folders or a git repository, and ``layout``
+    ``auto`` detects which. Roles come from ``roles_file`` or
     ``<golden_dir>/roles.csv``. Drift is recomputed for every device in the input, from
     the input's oldest backup on, so a second ingest after the Ansible runs were loaded
     updates the ``expected`` flags. The backups and the drift are written in one
@@ -771,7 +774,7 @@ def _stored_backups(
 
 
 def _upsert_drift(conn: psycopg.Connection, records: Sequence[DriftRecord]) -> int:
-    """Write drift rows that are new or changed; return how many were written."""
+    """Write the drift rows that are new or changed, and return how many were written."""
     if not records:
         return 0
     _create_stage(conn, "config_drift_stage", "config_drift")

@@ -66,7 +66,8 @@ ALL_METRICS = (*NUMERIC_METRICS, "reachable")
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIXES = (".csv",)
 
-# Unix seconds outside 2000-01-01 .. 2100-01-01 are almost always milliseconds or garbage.
+# Unix seconds outside 2000-01-01 .. 2100-01-01 are rejected, because such a value is
+# usually milliseconds.
 _MIN_EPOCH = 946_684_800
 _MAX_EPOCH = 4_102_444_800
 
@@ -106,7 +107,7 @@ class RejectedLine:
 
 
 class MetricLineError(ValueError):
-    """A record that cannot become a sample; the message names the value and the fix."""
+    """A record that cannot become a sample. The message names the value and the fix."""
 
 
 def metrics_format(path: Path) -> str | None:
@@ -232,7 +233,7 @@ def build_sample(
     *,
     content: str = "",
 ) -> MetricSample:
-    """Check one record and turn it into a sample; raise MetricLineError when it cannot be."""
+    """Check one record and turn it into a sample, or raise MetricLineError."""
     device = parse_device(record.get("device"))
     sample_time = parse_sample_time(record.get("timestamp"))
     kind = _blank_to_none(record.get("counter_kind")) or counter_kind

@@ -6,9 +6,9 @@ calibration, uptime and counters copied from ``show`` commands. Normalisation re
 so two backups of an unchanged device hash the same. It also turns CRLF into LF, strips
 trailing whitespace and drops blank lines at the start and end of the file.
 
-The vendor is detected from the content. Each vendor has its own patterns; a backup of
-unknown vendor gets every pattern, since all of them are anchored to whole-line forms that
-no other configuration statement takes.
+The vendor is detected from the content, and each vendor has its own patterns. A backup of
+unknown vendor gets every pattern. That is safe because each pattern matches the start of a
+line in a form that no configuration statement takes.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def _pattern(name: str, vendors: tuple[str, ...], regex: str) -> VolatilePattern
 _CISCO_LIKE = (CISCO_IOS, CISCO_NXOS, ARISTA_EOS)
 _ALL = (CISCO_IOS, CISCO_NXOS, JUNIPER_JUNOS, ARISTA_EOS)
 
-# Uptime and counters only count as volatile on comment lines ('!' or '#'), which is where
-# RANCID and Oxidized put the output of show commands next to the configuration.
+# Uptime and counters count as volatile only on comment lines ('!' or '#'), because backup
+# tools that copy show command output into the file write it as comments.
 VOLATILE_PATTERNS: tuple[VolatilePattern, ...] = (
     _pattern("building-configuration", _CISCO_LIKE, r"^Building configuration\.\.\.$"),
     _pattern("current-configuration-size", _CISCO_LIKE, r"^Current configuration ?: ?\d+ bytes$"),

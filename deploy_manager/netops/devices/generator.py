@@ -46,7 +46,7 @@ _PLAYBOOK = "config_push.yml"
 
 @dataclass
 class _DeviceState:
-    """The intended configuration of one device, which changes render into its backups."""
+    """Intended configuration and health baseline of one device, rendered into its backups."""
 
     host: str
     site_id: str
@@ -77,7 +77,7 @@ class GeneratedDeployment:
 
 @dataclass
 class GeneratedDevices:
-    """What the generator wrote, with the drift counts an ingest of it must produce."""
+    """Paths of the generated files and the drift counts that an ingest of them must produce."""
 
     root: Path
     backup_source: Path
@@ -210,7 +210,7 @@ def _change_configs(
             device.last_change = started_at + timedelta(seconds=rng.randint(5, 60))
             hosts.append(device.host)
             result.expected_drifts += 1
-        run_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        run_id = _random_uuid(rng)
         result.deployments.append(GeneratedDeployment(run_id, site_id, started_at, tuple(hosts)))
 
 
@@ -394,61 +394,62 @@ def _git(repo: Path, *args: str, when: datetime | None = None) -> None:
     )
 
 
+def _random_uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _run_events(
+    deployment: GeneratedDeployment, rng: random.Random
+) -> list[tuple[str, dict[str, object]]]:
+    """Return the event names and event_data of one successful run that changed its hosts."""
+    playbook_uuid = _random_uuid(rng)
+    task_uuid = _random_uuid(rng)
+    common = {"playbook": _PLAYBOOK, "playbook_uuid": playbook_uuid}
+    play = {**common, "play": "Push site configuration", "play_uuid": playbook_uuid}
+    task = {**play, "task": "Push configuration", "task_uuid": task_uuid}
+    events: list[tuple[str, dict[str, object]]] = [
+        ("playbook_on_start", dict(common)),
+        ("playbook_on_play_start", dict(play)),
+        ("playbook_on_task_start", dict(task)),
+    ]
+    for host in deployment.hosts:
+        result = {
+            **task,
+            "task_action": "ansible.netcommon.cli_config",
+            "host": host,
+            "res": {"changed": True},
+            "duration": round(rng.uniform(4, 20), 3),
+        }
+        events.append(("runner_on_ok", result))
+
+    counts = {host: 1 for host in deployment.hosts}
+    stats = {"ok": counts, "changed": counts, "processed": counts}
+    for key in ("failures", "dark", "skipped", "rescued", "ignored"):
+        stats[key] = {}
+    events.append(("playbook_on_stats", {**common, **stats}))
+    return events
+
+
 def _write_artifacts(folder: Path, deployment: GeneratedDeployment, rng: random.Random) -> None:
-    """Write an ansible-runner artifact folder of one successful run that changed its hosts."""
+    """Write the ansible-runner artifact folder of one deployment."""
     run_folder = folder / deployment.run_id
     events_folder = run_folder / "job_events"
     events_folder.mkdir(parents=True, exist_ok=True)
     clock = deployment.started_at
-    playbook_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    task_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    common = {"playbook": _PLAYBOOK, "playbook_uuid": playbook_uuid}
-    play = {**common, "play": "Push site configuration", "play_uuid": playbook_uuid}
-    events: list[tuple[str, dict[str, object]]] = [
-        ("playbook_on_start", dict(common)),
-        ("playbook_on_play_start", dict(play)),
-        ("playbook_on_task_start", {**play, "task": "Push configuration", "task_uuid": task_uuid}),
-    ]
-    for host in deployment.hosts:
-        duration = round(rng.uniform(4, 20), 3)
-        events.append(
-            (
-                "runner_on_ok",
-                {
-                    **play,
-                    "task": "Push configuration",
-                    "task_uuid": task_uuid,
-                    "task_action": "ansible.netcommon.cli_config",
-                    "host": host,
-                    "res": {"changed": True},
-                    "duration": duration,
-                },
-            )
-        )
-    counts = {host: 1 for host in deployment.hosts}
-    stats = {
-        "ok": counts,
-        "changed": counts,
-        "failures": {},
-        "dark": {},
-        "skipped": {},
-        "rescued": {},
-        "ignored": {},
-        "processed": counts,
-    }
-    events.append(("playbook_on_stats", {**common, **stats}))
-    for counter, (name, data) in enumerate(events, start=1):
+    for counter, (name, data) in enumerate(_run_events(deployment, rng), start=1):
         clock += timedelta(seconds=rng.uniform(0.5, 8))
-        event_uuid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        event_uuid = _random_uuid(rng)
         event = {
             "uuid": event_uuid,
             "counter": counter,
             "event": name,
             "event_data": data,
             "stdout": "",
+            # Older ansible-runner releases write created in UTC without an offset.
             "created": clock.strftime("%Y-%m-%dT%H:%M:%S.%f"),
         }
         (events_folder / f"{counter}-{event_uuid}.json").write_text(json.dumps(event))
+
     (run_folder / "rc").write_text("0")
     (run_folder / "status").write_text("successful")
     (run_folder / "stdout").write_text(f"PLAY [Push site configuration] {'*' * 40}\n")
@@ -471,6 +472,7 @@ def main(argv: list[str] | None = None) -> None:
         "--layout", choices=("folder", "git"), default="folder", help="backup layout"
     )
     args = parser.parse_args(argv)
+
     result = generate_device_data(
         args.out_dir,
         sites=args.sites,

@@ -11,7 +11,6 @@ from deploy_manager.netops.assets import (
     ansible_raw_tables,
     deployment_failure_analysis,
 )
-from deploy_manager.partitions import date_site_partitions
 from deploy_manager.resources.database import PlatformSettings, RawDatabase
 from deploy_manager.resources.spark import pyspark_resource
 from deploy_manager.settings import Settings, load_settings
@@ -31,7 +30,6 @@ ingest_job = define_asset_job(
 partitions_job = define_asset_job(
     "materialize_partitions",
     selection=AssetSelection.assets(*PARTITIONED_ASSETS),
-    partitions_def=date_site_partitions,
     description="Raw tables, marts and KPIs for a rectangle of (date, site) partitions.",
 )
 

@@ -1,0 +1,66 @@
+"""The code location loads, validates and shows raw to mart to KPI lineage."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey
+
+from deploy_manager.definitions import defs
+from deploy_manager.partitions import InvalidSiteIdError, validate_site_id
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_dagster_definitions_validate_passes(tmp_path):
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path)}
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_asset_graph_lineage_raw_to_mart_to_kpi():
+    graph = defs.resolve_asset_graph()
+    kpi = AssetKey(["kpi", "site_health_daily"])
+    upstream = graph.get(kpi).parent_keys
+    assert AssetKey(["netops", "ansible_deployment_metrics"]) in upstream
+    metrics_parents = graph.get(AssetKey(["netops", "ansible_deployment_metrics"])).parent_keys
+    assert AssetKey(["raw", "ansible_run_sites"]) in metrics_parents
+    raw_parents = graph.get(AssetKey(["raw", "ansible_run_sites"])).parent_keys
+    assert AssetKey(["raw", "inventory"]) in raw_parents
+
+
+def test_spark_assets_have_single_run_backfill_policy():
+    graph = defs.resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        if key.path[0] in ("netops", "kpi", "core5g") or node.partitions_def is not None:
+            assert node.backfill_policy is not None, key
+            assert node.backfill_policy.max_partitions_per_run is None, key
+
+
+@pytest.mark.parametrize("name", ["A|B", "S[1]", "S,2", "", "-lead", "x" * 65])
+def test_invalid_site_ids_are_rejected(name):
+    with pytest.raises(InvalidSiteIdError, match="is invalid"):
+        validate_site_id(name)
+
+
+def test_valid_site_id_is_returned():
+    assert validate_site_id("SITE001") == "SITE001"

@@ -58,9 +58,9 @@ _PEI = re.compile(r"^(?:imei-(?P<imei>\d{15})|imeisv-(?P<imeisv>\d{16}))$")
 _TEXT_IDENTITY = re.compile(
     r"(?<![0-9A-Za-z])(?:"
     r"(?P<suci>suci-\d-\d{3}-\d{2,3}-[0-9A-Fa-f]{1,4}-\d{1,2}-\d{1,3}-[0-9A-Za-z]+)"
-    r"|(?P<imsi>imsi-\d{6,15})"
-    r"|(?P<gpsi>msisdn-\d{5,15}|\+\d{7,15})"
-    r"|(?P<pei>imei-\d{15}|imeisv-\d{16})"
+    r"|(?P<imsi>imsi-\d+)"
+    r"|(?P<gpsi>msisdn-\d+|\+\d{7,15})"
+    r"|(?P<pei>imei-\d+|imeisv-\d+)"
     r"|(?P<bare>\d{15})"
     r"|(?P<ipv4>(?:\d{1,3}\.){3}\d{1,3})"
     r"|(?P<ipv6>[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})"
@@ -227,7 +227,8 @@ class Pseudonymiser:
     def scrub_text(self, text: str) -> str:
         """Replace every identity found in ``text`` with its pseudonym.
 
-        Replaced are SUCIs, ``imsi-``, ``msisdn-``, ``imei-`` and ``imeisv-`` values, ``+``
+        Replaced are SUCIs, ``imsi-``, ``msisdn-``, ``imei-`` and ``imeisv-`` values of any
+        length, ``+``
         followed by 7 to 15 digits, and any standalone run of exactly 15 digits (the length of
         an IMSI or IMEI). Every IPv4 and IPv6 address is replaced too, because free text does
         not show which addresses belong to UEs.
@@ -239,20 +240,24 @@ class Pseudonymiser:
     def _replace_match(self, match: re.Match[str]) -> str:
         found = match.group(0)
         kind = match.lastgroup
-        if kind in ("suci", "imsi"):
-            result = self.subscriber(found)
-            return result.pseudonym if result else found
-        if kind == "bare":
-            return self.imsi(found)
-        if kind == "gpsi":
-            return self.gpsi(found)
-        if kind == "pei":
-            return self.pei(found)
+        if kind in ("ipv4", "ipv6"):
+            try:
+                return self.ip_address(found)
+            except IdentityFormatError:
+                # A dotted or colon-separated token that is no address, such as a time.
+                return found
         try:
-            return self.ip_address(found)
+            if kind in ("suci", "imsi"):
+                result = self.subscriber(found)
+                return result.pseudonym if result else found
+            if kind == "bare":
+                return self.imsi(found)
+            if kind == "gpsi":
+                return self.gpsi(found)
+            return self.pei(found)
         except IdentityFormatError:
-            # A dotted or colon-separated token that is no address, such as a version or time.
-            return found
+            # A truncated or padded identity still identifies someone: hash it as it is.
+            return self._pseudonym(UE_PREFIX, "malformed", found)
 
 
 def _redact(value: str) -> str:

@@ -147,6 +147,7 @@ class _LogLine:
     time_text: str
     level: str
     text: str
+    raw: str
 
 
 def _iter_log_lines(
@@ -186,7 +187,7 @@ def _iter_log_lines(
             )
             continue
         time_text = line[: match.end("millis")]
-        yield _LogLine(number, at, time_text, match["level"], match["text"].strip())
+        yield _LogLine(number, at, time_text, match["level"], match["text"].strip(), line)
 
 
 def _quarantine(number: int, reason: str, line: str, pseudonymiser: Pseudonymiser):
@@ -286,9 +287,7 @@ class _AmfLogParser:
             self._dispatch(line)
         except IdentityFormatError as exc:
             self.result.quarantined.append(
-                _quarantine(
-                    line.number, str(exc), f"{line.time_text}: {line.text}", self.pseudonymiser
-                )
+                _quarantine(line.number, str(exc), line.raw, self.pseudonymiser)
             )
 
     def _dispatch(self, line: _LogLine) -> None:
@@ -418,9 +417,7 @@ class _AmfLogParser:
             attempt.cause_code = parse_cause(cause_text)
         except CauseFormatError as exc:
             self.result.quarantined.append(
-                _quarantine(
-                    line.number, str(exc), f"{line.time_text}: {line.text}", self.pseudonymiser
-                )
+                _quarantine(line.number, str(exc), line.raw, self.pseudonymiser)
             )
             return
         attempt.cause_name = FIVEGMM_CAUSES.get(attempt.cause_code)
@@ -457,9 +454,7 @@ def parse_open5gs_smf_log(
         try:
             _handle_smf_line(line, source, pseudonymiser, open_attempts, result)
         except IdentityFormatError as exc:
-            result.quarantined.append(
-                _quarantine(line.number, str(exc), f"{line.time_text}: {line.text}", pseudonymiser)
-            )
+            result.quarantined.append(_quarantine(line.number, str(exc), line.raw, pseudonymiser))
     result.stats.expired_attempts += open_attempts.drain()
     result.attempts.sort(key=lambda attempt: attempt.line_number)
     return result
@@ -520,9 +515,7 @@ def _accept_pdu_attempt(line, accept, pseudonymiser, open_attempts, result) -> N
         attempt.ue_ipv4_pseudonym = pseudonymiser.optional_ip_address(accept["ipv4"])
         attempt.ue_ipv6_pseudonym = pseudonymiser.optional_ip_address(accept["ipv6"])
     except IdentityFormatError as exc:
-        result.quarantined.append(
-            _quarantine(line.number, str(exc), f"{line.time_text}: {line.text}", pseudonymiser)
-        )
+        result.quarantined.append(_quarantine(line.number, str(exc), line.raw, pseudonymiser))
     _close_pdu_attempt(attempt, line, OUTCOME_ACCEPT, open_attempts)
 
 
@@ -538,9 +531,7 @@ def _reject_pdu_attempt(line, reject, pseudonymiser, open_attempts, result) -> N
     try:
         attempt.cause_code = parse_cause(reject["cause"])
     except CauseFormatError as exc:
-        result.quarantined.append(
-            _quarantine(line.number, str(exc), f"{line.time_text}: {line.text}", pseudonymiser)
-        )
+        result.quarantined.append(_quarantine(line.number, str(exc), line.raw, pseudonymiser))
         return
     attempt.cause_name = FIVEGSM_CAUSES.get(attempt.cause_code)
 

@@ -168,9 +168,14 @@ def _parse_labels(line: str, position: int) -> tuple[list[tuple[str, str]], int]
         position = name_match.end()
         while position < length and line[position] in " \t":
             position += 1
-        if line[position : position + 2] != '="':
+        if position >= length or line[position] != "=":
             raise ExpositionError(f'label {label} must be followed by ="value"')
-        value, position = _parse_label_value(line, position + 2, label)
+        position += 1
+        while position < length and line[position] in " \t":
+            position += 1
+        if position >= length or line[position] != '"':
+            raise ExpositionError(f"value of label {label} must be in double quotes")
+        value, position = _parse_label_value(line, position + 1, label)
         if label in seen:
             raise ExpositionError(f"label {label} appears twice in one sample")
         seen.add(label)

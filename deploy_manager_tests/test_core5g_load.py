@@ -1,0 +1,475 @@
+"""Loading 5G core landing files into a real PostgreSQL database: the input cases, generated
+files against the generator's counts, idempotency, quarantine and the absence of clear
+identities in every raw table."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from deploy_manager.core5g.load import ingest_core5g_file, ingest_core5g_folder
+from deploy_manager.core5g.sources.config import load_sources_config
+from deploy_manager.core5g.sources.generator import GeneratorSettings, generate_core5g_landing
+from deploy_manager.db.connection import connect, drop_database, ensure_database
+from deploy_manager.db.migrate import apply_migrations, migration_files
+from deploy_manager.ingest.pseudonymise import Pseudonymiser
+
+REPO = Path(__file__).resolve().parent.parent
+CASES_DIR = Path(os.environ.get("DM_CASES_DIR", REPO.parent / "shared" / "cases"))
+SERVER_URL = os.environ.get("DM_TEST_POSTGRES_SERVER", "postgresql://postgres@127.0.0.1:5432")
+KEY = "5f" * 32
+
+CORE5G_TABLES = (
+    "raw.amf_registration_attempts",
+    "raw.pdu_session_attempts",
+    "raw.nf_scrapes",
+    "raw.nf_metric_samples",
+    "raw.nf_counter_increases",
+    "raw.chf_cdrs",
+)
+# Identities in clear: prefixed SUPIs, SUCIs, GPSIs and PEIs, bare 15-digit IMSIs or IMEIs,
+# and UE addresses from the pools the generator and the cases use.
+CLEAR_IDENTITY = (
+    r"(imsi|suci|msisdn|imei|imeisv)-[0-9]"
+    r"|(^|[^0-9])[0-9]{15}([^0-9]|$)"
+    r"|(^|[^0-9.])10\.(4[5-9]|5[0-9])\.[0-9]+\.[0-9]+"
+)
+PSEUDONYM = r"(ue|suci|gpsi|pei|ip)-[0-9a-f]{16}"
+
+CASE_SOURCES = {
+    "sources": [
+        {
+            "pattern": "open5gs-amf.log",
+            "site_id": "SITE104",
+            "nf": "amf",
+            "instance": "amf-1",
+            "format": "open5gs_log",
+            "timezone": "UTC",
+            "collected_on": "2026-11-02",
+        },
+        {
+            "pattern": "free5gc-amf.log",
+            "site_id": "SITE104",
+            "nf": "amf",
+            "instance": "amf-2",
+            "format": "free5gc_log",
+            "timezone": "+05:30",
+        },
+        {
+            "pattern": "open5gs-amf-metrics.prom",
+            "site_id": "SITE104",
+            "nf": "amf",
+            "instance": "amf-1",
+            "format": "prometheus_text",
+            "timezone": "UTC",
+            "scraped_at": "2026-11-02T08:00:00Z",
+        },
+        {
+            "pattern": "open5gs-amf-metrics-after-restart.prom",
+            "site_id": "SITE104",
+            "nf": "amf",
+            "instance": "amf-1",
+            "format": "prometheus_text",
+            "timezone": "UTC",
+            "scraped_at": "2026-11-02T09:00:00Z",
+        },
+        {
+            "pattern": "broken-amf.log",
+            "site_id": "SITE105",
+            "nf": "amf",
+            "instance": "amf-9",
+            "format": "open5gs_log",
+            "timezone": "UTC",
+            "collected_on": "2026-11-02",
+        },
+    ]
+}
+
+BROKEN_LOG = (
+    "11/02 10:00:00.000: [amf] INFO: InitialUEMessage (../src/amf/ngap-handler.c:401)\n"
+    "11/02 10:00:00.000: [amf] INFO:     RAN_UE_NGAP_ID[1] AMF_UE_NGAP_ID[1] TAC[7] "
+    "CellID[0x10] (../src/amf/ngap-handler.c:562)\n"
+    "%%% torn write from imsi-001010000000999 at 10.45.9.9 %%%\n"
+    "11/02 10:00:00.001: [amf] INFO: [suci-0-001-01-0000-0-0-0000000999] Unknown UE by SUCI "
+    "(../src/amf/context.c:1835)\n"
+    "11/02 10:00:00.001: [gmm] INFO: Registration request (../src/amf/gmm-sm.c:1061)\n"
+    "11/02 10:00:00.090: [gmm] INFO: [imsi-001010000000999] Registration complete "
+    "(../src/amf/gmm-sm.c:2146)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def database_url() -> Iterator[str]:
+    """A database of this module's own, migrated, and dropped at the end."""
+    url = f"{SERVER_URL}/deploy_manager_test_core5g_{secrets.token_hex(4)}"
+    ensure_database(url)
+    with connect(url) as conn:
+        apply_migrations(conn)
+        conn.commit()
+    yield url
+    drop_database(url)
+
+
+@pytest.fixture
+def conn(database_url) -> Iterator[psycopg.Connection]:
+    """A connection to the module's database with the 5G core tables and quarantine empty."""
+    with connect(database_url, autocommit=True) as connection:
+        for table in (*CORE5G_TABLES, "raw.quarantine", "raw.ingested_files"):
+            connection.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(table)))
+        yield connection
+
+
+@pytest.fixture
+def case_landing(tmp_path) -> Path:
+    landing = tmp_path / "core5g"
+    landing.mkdir()
+    for path in (CASES_DIR / "core5g").iterdir():
+        shutil.copy(path, landing / path.name)
+    (landing / "broken-amf.log").write_text(BROKEN_LOG)
+    (landing / "sources.json").write_text(json.dumps(CASE_SOURCES))
+    (landing / "README.txt").write_text("not a source")
+    return landing
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    settings = GeneratorSettings(
+        sites=3,
+        days=2,
+        registrations_per_site_day=1500,
+        ues_per_site=400,
+        amf_restart_probability=0.6,
+        smf_restart_probability=0.4,
+        workers=1,
+    )
+    return generate_core5g_landing(tmp_path_factory.mktemp("generated"), settings)
+
+
+def dump(conn: psycopg.Connection) -> dict[str, list]:
+    """Every row of the 5G core tables and their quarantine rows, sorted."""
+    tables = {}
+    for table in CORE5G_TABLES:
+        rows = conn.execute(sql.SQL("SELECT * FROM {}").format(sql.SQL(table))).fetchall()
+        tables[table] = sorted(rows, key=repr)
+    quarantine = conn.execute(
+        "SELECT id, source_kind, source_path, location, reason, content, quarantined_at"
+        " FROM raw.quarantine"
+    ).fetchall()
+    tables["raw.quarantine"] = sorted(quarantine, key=repr)
+    return tables
+
+
+def clear_identity_rows(conn: psycopg.Connection) -> dict[str, int]:
+    """Rows of every table in schema raw whose text matches CLEAR_IDENTITY, by table."""
+    found = {}
+    tables = conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+    ).fetchall()
+    for (table,) in tables:
+        columns = [
+            name
+            for (name,) in conn.execute(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = 'raw' AND table_name = %s AND column_name NOT LIKE %s",
+                (table, "%sha256"),
+            )
+        ]
+        text = sql.SQL(" || ' ' || ").join(
+            sql.SQL("coalesce({}::text, '')").format(sql.Identifier(c)) for c in columns
+        )
+        # Pseudonyms are hex, so one may contain a run of 15 digits: they are cut out first.
+        count = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE regexp_replace({}, %s, '', 'g') ~ %s").format(
+                sql.Identifier("raw", table), text
+            ),
+            (PSEUDONYM, CLEAR_IDENTITY),
+        ).fetchone()[0]
+        if count:
+            found[table] = count
+    return found
+
+
+def test_cases_load_expected_rows(conn, case_landing):
+    summary = ingest_core5g_folder(conn, case_landing, KEY)
+    assert summary.files_ingested == 5
+    assert summary.unmatched_files == ["README.txt"]
+    assert summary.failed_files == {}
+    assert summary.rows["amf_registration_attempts"] == 8
+    assert summary.rows["nf_metric_samples"] == 11
+    assert summary.rows["nf_counter_increases"] == 3
+
+
+def test_cases_success_rates_in_sql(conn, case_landing):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    rates = dict(
+        conn.execute(
+            "SELECT amf_instance, round(100.0 * count(*) FILTER"
+            " (WHERE outcome IN ('accept', 'complete')) / count(*), 1)"
+            " FROM raw.amf_registration_attempts WHERE event_date = %s AND site_id = %s"
+            " GROUP BY amf_instance",
+            (date(2026, 11, 2), "SITE104"),
+        ).fetchall()
+    )
+    assert float(rates["amf-1"]) == 20.0
+    assert float(rates["amf-2"]) == 50.0
+
+
+def test_cases_attempt_details_in_sql(conn, case_landing):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    rows = conn.execute(
+        "SELECT attempt_key, outcome, cause_code, cause_name, cause_logged, latency_ms,"
+        " cell_id, tac FROM raw.amf_registration_attempts WHERE amf_instance = 'amf-1'"
+        " ORDER BY line_number"
+    ).fetchall()
+    assert [r[0] for r in rows] == ["1/1", "2/2", "3/3", "4/4", "5/5"]
+    assert [r[1] for r in rows] == ["complete", "reject", "reject", "reject", "no_response"]
+    assert [r[2] for r in rows] == [None, 9, 9, 97, None]
+    assert rows[0][5] == 68.0
+    assert {r[6] for r in rows} == {16, 17}
+    assert {r[7] for r in rows} == {7}
+    distinct_rejected = conn.execute(
+        "SELECT count(DISTINCT ue_pseudonym) FROM raw.amf_registration_attempts"
+        " WHERE amf_instance = 'amf-1' AND cause_code = 9"
+    ).fetchone()[0]
+    assert distinct_rejected == 1
+    free5gc = conn.execute(
+        "SELECT outcome, cause_code, cause_name, cause_logged, round(latency_ms::numeric, 1),"
+        " requested_at AT TIME ZONE 'UTC', accept_retransmissions"
+        " FROM raw.amf_registration_attempts WHERE amf_instance = 'amf-2' ORDER BY line_number"
+    ).fetchall()
+    assert free5gc[0][0] == "complete"
+    assert float(free5gc[0][4]) == 82.5
+    assert free5gc[0][5].isoformat() == "2026-11-02T08:14:03.119027"
+    assert free5gc[0][6] == 1
+    assert free5gc[1][:4] == ("reject", None, "not logged", False)
+
+
+def test_cases_scrape_increases_in_sql(conn, case_landing):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    increases = dict(
+        conn.execute(
+            "SELECT metric || '{' || labels_key || '}', increase FROM raw.nf_counter_increases"
+            " WHERE event_date = %s AND site_id = %s",
+            (date(2026, 11, 2), "SITE104"),
+        ).fetchall()
+    )
+    assert increases == {
+        "fivegs_amffunction_rm_reginitreq{}": 90,
+        "fivegs_amffunction_rm_reginitsucc{}": 88,
+        'fivegs_amffunction_rm_reginitfail{cause="9"}': 2,
+    }
+    ran_ue = conn.execute(
+        "SELECT value, value_text, quality FROM raw.nf_metric_samples"
+        " WHERE metric = 'ran_ue' ORDER BY scraped_at"
+    ).fetchall()
+    assert ran_ue == [(310.0, "310", "ok"), (None, "-3", "negative_gauge")]
+
+
+def test_scrapes_in_any_order_same_increases(conn, case_landing):
+    config = load_sources_config(case_landing / "sources.json")
+    pseudonymiser = Pseudonymiser(bytes.fromhex(KEY))
+    for name in ("open5gs-amf-metrics-after-restart.prom", "open5gs-amf-metrics.prom"):
+        ingest_core5g_file(conn, case_landing / name, name, config.match(name), pseudonymiser)
+    reversed_order = sorted(
+        conn.execute("SELECT metric, labels_key, increase FROM raw.nf_counter_increases")
+    )
+    assert len(reversed_order) == 3
+    assert ("fivegs_amffunction_rm_reginitreq", "", 90.0) in reversed_order
+
+
+def test_ingest_twice_changes_nothing(conn, case_landing):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    first = dump(conn)
+    again = ingest_core5g_folder(conn, case_landing, KEY)
+    assert again.files_unchanged == 5
+    assert again.files_ingested == 0
+    assert dump(conn) == first
+    forced = ingest_core5g_folder(conn, case_landing, KEY, force=True)
+    assert forced.files_ingested == 5
+    assert dump(conn) == first
+
+
+def test_changed_file_replaces_its_rows(conn, case_landing):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    broken = case_landing / "broken-amf.log"
+    broken.write_text(BROKEN_LOG.replace("%%% torn write", "11/02 10:00:00.000: [amf] INFO: x"))
+    summary = ingest_core5g_folder(conn, case_landing, KEY)
+    assert summary.files_ingested == 1
+    assert summary.files_unchanged == 4
+    attempts = conn.execute(
+        "SELECT count(*) FROM raw.amf_registration_attempts WHERE source_path = 'broken-amf.log'"
+    ).fetchone()[0]
+    assert attempts == 1
+    stale = conn.execute(
+        "SELECT count(*) FROM raw.quarantine WHERE source_path = 'broken-amf.log'"
+    ).fetchone()[0]
+    assert stale == 0
+    files = conn.execute(
+        "SELECT count(*) FROM raw.ingested_files WHERE source_path = 'broken-amf.log'"
+    ).fetchone()[0]
+    assert files == 1
+
+
+def test_malformed_line_quarantined_with_location(conn, case_landing):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    rows = conn.execute(
+        "SELECT source_kind, source_path, location, reason, content FROM raw.quarantine"
+    ).fetchall()
+    assert len(rows) == 1
+    kind, path, location, reason, content = rows[0]
+    assert kind == "core5g_open5gs_log"
+    assert path == "broken-amf.log"
+    assert location == "line 3"
+    assert "Open5GS log format" in reason
+    assert "imsi-" not in content
+    assert "10.45.9.9" not in content
+    assert Pseudonymiser(bytes.fromhex(KEY)).imsi("001010000000999") in content
+    rest = conn.execute(
+        "SELECT outcome, latency_ms FROM raw.amf_registration_attempts"
+        " WHERE source_path = 'broken-amf.log'"
+    ).fetchall()
+    assert rest == [("complete", 89.0)]
+
+
+def test_raw_tables_hold_no_clear_identity(conn, case_landing, generated):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    ingest_core5g_folder(conn, generated.folder, KEY)
+    total = conn.execute("SELECT count(*) FROM raw.chf_cdrs").fetchone()[0]
+    assert total > 0
+    assert clear_identity_rows(conn) == {}
+
+
+def test_scan_detects_clear_identity(conn):
+    conn.execute(
+        "INSERT INTO raw.quarantine (source_kind, source_path, location, reason, content,"
+        " content_sha256) VALUES ('test', 'x', 'line 1', 'probe', 'imsi-001010000000101', 'p')"
+    )
+    assert clear_identity_rows(conn) == {"quarantine": 1}
+
+
+def test_generated_files_match_generator_counts(conn, generated):
+    summary = ingest_core5g_folder(conn, generated.folder, KEY)
+    assert summary.unmatched_files == []
+    assert summary.failed_files == {}
+    assert summary.quarantined == 0
+    assert summary.orphan_outcomes == 0
+    for site in generated.sites:
+        registrations = Counter(
+            {
+                (day, outcome): count
+                for day, outcome, count in conn.execute(
+                    "SELECT event_date, outcome, count(*) FROM raw.amf_registration_attempts"
+                    " WHERE site_id = %s GROUP BY 1, 2",
+                    (site.site_id,),
+                )
+            }
+        )
+        assert registrations == site.registrations
+        causes = Counter(
+            {
+                (day, cause): count
+                for day, cause, count in conn.execute(
+                    "SELECT event_date, cause_code, count(*) FROM raw.amf_registration_attempts"
+                    " WHERE site_id = %s AND outcome = 'reject' GROUP BY 1, 2",
+                    (site.site_id,),
+                )
+            }
+        )
+        assert causes == site.reject_causes
+        sessions = Counter(
+            {
+                (day, outcome): count
+                for day, outcome, count in conn.execute(
+                    "SELECT event_date, outcome, count(*) FROM raw.pdu_session_attempts"
+                    " WHERE site_id = %s GROUP BY 1, 2",
+                    (site.site_id,),
+                )
+            }
+        )
+        assert sessions == site.pdu_sessions
+        increases = Counter(
+            {
+                (instance, metric, key): total
+                for instance, metric, key, total in conn.execute(
+                    "SELECT instance, metric, labels_key, sum(increase)"
+                    " FROM raw.nf_counter_increases WHERE site_id = %s GROUP BY 1, 2, 3",
+                    (site.site_id,),
+                )
+            }
+        )
+        expected = Counter({k: v for k, v in site.counter_increases.items() if v})
+        assert increases == expected
+        containers = Counter(
+            dict(
+                conn.execute(
+                    "SELECT event_date, count(*) FROM raw.chf_cdrs WHERE site_id = %s GROUP BY 1",
+                    (site.site_id,),
+                ).fetchall()
+            )
+        )
+        assert containers == site.cdr_containers
+        negative = conn.execute(
+            "SELECT count(*) FROM raw.nf_metric_samples"
+            " WHERE site_id = %s AND quality = 'negative_gauge'",
+            (site.site_id,),
+        ).fetchone()[0]
+        assert negative == site.negative_gauges
+
+
+def test_generated_restarts_show_counter_resets(conn, generated):
+    ingest_core5g_folder(conn, generated.folder, KEY)
+    restarts = sum(sum(site.restarts.values()) for site in generated.sites)
+    assert restarts > 0
+    resets = conn.execute(
+        "SELECT count(DISTINCT (site_id, instance, interval_end))"
+        " FROM raw.nf_counter_increases WHERE counter_reset"
+    ).fetchone()[0]
+    assert resets == restarts
+
+
+def test_partition_index_exists(conn):
+    indexed = {
+        row[0]
+        for row in conn.execute(
+            "SELECT tablename FROM pg_indexes WHERE schemaname = 'raw'"
+            " AND indexdef LIKE '%(event_date, site_id)%'"
+        )
+    }
+    for table in CORE5G_TABLES:
+        assert table.removeprefix("raw.") in indexed
+
+
+def test_migration_applies_twice(conn):
+    text = dict(migration_files())["0002_raw_core5g"]
+    conn.execute(text)
+    conn.execute(text)
+    count = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'raw'"
+        " AND table_name = ANY(%s)",
+        ([t.removeprefix("raw.") for t in CORE5G_TABLES],),
+    ).fetchone()[0]
+    assert count == len(CORE5G_TABLES)
+
+
+def test_missing_key_stops_ingest(conn, case_landing, monkeypatch):
+    monkeypatch.delenv("DM_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(RuntimeError, match="DM_PSEUDONYM_KEY"):
+        ingest_core5g_folder(conn, case_landing)
+    assert conn.execute("SELECT count(*) FROM raw.amf_registration_attempts").fetchone()[0] == 0
+
+
+def test_missing_folder_named_in_error(conn, tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
+        ingest_core5g_folder(conn, missing, KEY)

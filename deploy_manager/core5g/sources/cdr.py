@@ -231,6 +231,7 @@ class _CdrReader:
         slice_info = _object(session, "networkSliceInstanceID")
         address = _object(session, "pDUAddress")
         opening_text = _required(record, "recordOpeningTime")
+
         common = {
             "site_id": self.source.site_id,
             "chf_instance": self.source.instance,
@@ -264,6 +265,7 @@ class _CdrReader:
             "nr_cell_id": location_info[2],
             "record_location": location,
         }
+
         containers: list[ChfCdrContainer] = []
         usages = record.get("listOfMultipleUnitUsage") or []
         if not isinstance(usages, list):
@@ -280,6 +282,7 @@ class _CdrReader:
                 containers.append(
                     self._container(common, rating_group, len(containers) + 1, used, cell)
                 )
+
         if not containers:
             containers.append(self._container(common, None, 0, {}, None))
         return containers

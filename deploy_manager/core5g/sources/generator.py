@@ -18,7 +18,8 @@ impossible negative ``ran_ue``.
 
 Each site draws from its own random stream seeded with the seed and the site number, so the
 output depends only on the settings, and sites are written in parallel processes.
-GeneratedLanding.truth holds the counts the raw tables should show after ingest.
+GeneratedLanding.sites contains, per site, the counts the raw tables should show after
+ingest.
 
 Run ``python -m deploy_manager.core5g.sources.generator --help`` for the options.
 """
@@ -94,7 +95,7 @@ _PDU_REQ = "fivegs_smffunction_sm_pdusessioncreationreq"
 _PDU_SUCC = "fivegs_smffunction_sm_pdusessioncreationsucc"
 _PDU_FAIL = "fivegs_smffunction_sm_pdusessioncreationfail"
 _PLMN_JSON = '{"mcc":"001","mnc":"01"}'
-# Mean uplink rates of sessions in octets per second; downlink is 4 to 12 times more.
+# Mean uplink rates of sessions in octets per second. Downlink is 4 to 12 times more.
 _UPLINK_RATES = (2_000, 8_000, 20_000, 60_000)
 _RESTART = (
     "Open5GS daemon v2.7.2\n\n"
@@ -108,7 +109,7 @@ _MILLIS = [f"{ms:03d}" for ms in range(1000)]
 
 @dataclass(frozen=True)
 class GeneratorSettings:
-    """What to generate; every count is per site and UTC day."""
+    """Generator settings. Every count is per site and UTC day."""
 
     sites: int = 3
     days: int = 2
@@ -175,7 +176,7 @@ class SiteTruth:
 
 @dataclass
 class GeneratedLanding:
-    """Where the files went, how long it took, and the truth per site."""
+    """Result of a generator run: the landing folder, the time taken and the counts per site."""
 
     folder: Path
     settings: GeneratorSettings
@@ -200,7 +201,7 @@ def site_id_of(index: int) -> str:
 
 
 def sources_config(settings: GeneratorSettings) -> dict:
-    """The sources.json that describes the generated files."""
+    """Build the content of the sources.json that describes the generated files."""
     entries = []
     for index in range(1, settings.sites + 1):
         site = site_id_of(index)
@@ -339,6 +340,7 @@ class _SiteWriter:
         self.site_id = site_id_of(index)
         self.truth = SiteTruth(self.site_id)
         self.rng = random.Random(f"{settings.seed}-{index}")
+
         self.folder = root / self.site_id
         for sub in ("amf-1", "smf-1", "metrics", "cdr"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
@@ -348,6 +350,7 @@ class _SiteWriter:
         self.cdr_csv = index % 3 == 0
         self.tac = 100 + index
         self.cells = [index * 0x100 + 0x10 + c for c in range(6)]
+
         count = settings.ues_per_site
         self.msin = [f"{index:03d}{ue:07d}" for ue in range(count)]
         self.imsi = [f"imsi-00101{m}" for m in self.msin]
@@ -357,10 +360,12 @@ class _SiteWriter:
         causes, cumulative = _weighted(_MISBEHAVING_CAUSES)
         self.misbehaving = {ue: _choose(self.rng, causes, cumulative) for ue in misbehaving}
         self.busy_until = [0] * count
+
         self.reject_causes = _weighted(_REJECT_CAUSES)
         self.pdu_causes = _weighted(_PDU_REJECT_CAUSES)
         self.sessions = _weighted(tuple((s[:3], s[3]) for s in _SESSIONS))
         self.hours = _weighted(tuple(enumerate(_HOURLY_LOAD)))
+
         started = self.start_ms // 1000 - 86_400
         self.amf = _Counters("amf-1", self.truth, started)
         self.smf = _Counters("smf-1", self.truth, started)
@@ -556,6 +561,7 @@ class _SiteWriter:
             f"{self.stamp(requested)}: [gsm] INFO: [{imsi}:1] PDU session establishment request "
             f"DNN[{dnn}] S_NSSAI[SST:{sst} SD:0x{sd}] (../src/smf/gsm-sm.c:312)\n",
         )
+
         labels = f'plmnid="00101",snssai="{sst}-{sd}"'
         self.smf.add(_PDU_REQ)
         self.smf.add(_PDU_REQ, labels)
@@ -579,6 +585,7 @@ class _SiteWriter:
             )
             self.smf.add(_PDU_FAIL, f'cause="{cause}"')
             return
+
         self.truth.pdu_sessions[(event_date, "accept")] += 1
         self.address += 1
         ip = f"10.{45 + self.index % 200}.{(self.address >> 8) & 255}.{self.address & 255}"
@@ -600,12 +607,14 @@ class _SiteWriter:
         downlink_factor = 4 + int(random() * 9)
         home_cell = self.cells[cell_index]
         session = self._session_text(ue, dnn, sst, sd, ip, home_cell)
+
         pieces = []
         piece_start = opened_ms
         while piece_start < end_ms:
             piece_end = min(end_ms, (piece_start // HOUR_MS + 1) * HOUR_MS)
             pieces.append((piece_start, piece_end))
             piece_start = piece_end
+
         truth = self.truth
         for number, (start, end) in enumerate(pieces, start=1):
             cells = [home_cell]
@@ -847,6 +856,7 @@ def main(argv: list[str] | None = None) -> int:
         "for N sites x D days, with their sources.json."
     )
     defaults = GeneratorSettings()
+
     parser.add_argument("folder", type=Path, help="landing folder to write (created if missing)")
     parser.add_argument("--sites", type=int, default=defaults.sites, help="number of sites")
     parser.add_argument("--days", type=int, default=defaults.days, help="number of UTC days")
@@ -868,6 +878,7 @@ def main(argv: list[str] | None = None) -> int:
         "--workers", type=int, default=os.cpu_count() or 1, help="processes writing sites"
     )
     args = parser.parse_args(argv)
+
     settings = GeneratorSettings(
         sites=args.sites,
         days=args.days,

@@ -374,9 +374,8 @@ def counter_increases(previous: Scrape, current: Scrape) -> list[CounterIncrease
     """Compute each cumulative series' increase from ``previous`` to ``current``.
 
     A series absent from ``previous`` but present in ``current`` started after the previous
-    scrape (Open5GS creates a labelled series at its first increment), so its whole value is
-    the increase, unless the previous scrape is from another process, which the restart rule
-    covers anyway. A series whose value is invalid in either scrape gets no increase.
+    scrape, because Open5GS creates a labelled series at its first increment. Its whole value
+    is then the increase. A series whose value is invalid in either scrape gets no increase.
     """
     if current.scraped_at <= previous.scraped_at:
         raise ValueError(

@@ -18,7 +18,8 @@ one in its volatile lines. On some device-days an Ansible run changes the config
 between 01:00 and 02:30 UTC, which gives an expected drift at the 03:00 backup. On others
 the configuration changes without a run, which gives an unexpected drift. The returned
 ``GeneratedDevices`` counts both, so a test or benchmark can check the drift table.
-The same arguments always write the same files.
+The same arguments always write the same files. ``write_device_landing`` puts the same
+files into the layout of a landing folder.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROLES = ("edge-router", "core-switch", "border-router")
 _ROLE_PREFIX = {"edge-router": "edge-r", "core-switch": "core-s", "border-router": "border-j"}
@@ -151,6 +154,37 @@ def generate_device_data(
     for deployment in result.deployments:
         _write_artifacts(root / "artifacts", deployment, rng)
     return result
+
+
+def write_device_landing(landing: Path | str, **options: Any) -> GeneratedDevices:
+    """Generate device data into the layout that the landing ingest reads.
+
+    Metrics, backups and golden configurations go below ``<landing>/devices``, the inventory
+    snapshot into ``<landing>/inventory`` and the artifact folders of the deployments into
+    ``<landing>/ansible/devices``. ``options`` are the keyword arguments of
+    generate_device_data. Files of an earlier call with the same names are replaced.
+    """
+    landing = Path(landing)
+    devices = landing / "devices"
+    result = generate_device_data(devices, **options)
+    if result.backup_source.name != "backups":
+        _replace(result.backup_source, devices / "backups")
+        result.backup_source = devices / "backups"
+    for source, target in (
+        (devices / "inventory", landing / "inventory"),
+        (devices / "artifacts", landing / "ansible" / "devices"),
+    ):
+        target.mkdir(parents=True, exist_ok=True)
+        for child in sorted(source.iterdir()) if source.is_dir() else []:
+            _replace(child, target / child.name)
+        shutil.rmtree(source, ignore_errors=True)
+    return result
+
+
+def _replace(source: Path, target: Path) -> None:
+    if target.is_dir():
+        shutil.rmtree(target)
+    source.replace(target)
 
 
 def _make_devices(sites: int, per_site: int, rng: random.Random) -> list[_DeviceState]:

@@ -6,6 +6,20 @@ are staged with COPY into a temporary table and moved into the raw table by one
 ``INSERT ... SELECT ... ON CONFLICT`` statement. Input that cannot be placed goes to
 raw.quarantine with its file and line number (or commit), and the rest is still loaded.
 Each metrics file, and each backup source with its drift, is loaded in one transaction.
+
+``ingest_device_landing`` reads this layout (paths relative to the landing folder):
+
+- ``devices/metrics/**``: monitor exports, ``*.jsonl``, ``*.ndjson``, ``*.json`` or
+  ``*.csv``, each optionally gzipped (see ``metrics``). Records without ``counter_kind``
+  are cumulative counters.
+- ``devices/backups/``: a tree of collection folders or a git repository of backups (see
+  ``config_backups``).
+- ``devices/golden/``: golden configurations ``<role>.cfg`` and the ``roles.csv`` that
+  gives each device its role. Without this folder backups get no role and no golden
+  comparison.
+
+Device sites come from the snapshots in ``inventory/`` and deployments from the Ansible
+runs in ``ansible/``, so ingest those first (``netops.load.ingest_landing``).
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from deploy_manager.ingest.files import already_ingested, folder_sha256, record_ingested
 from deploy_manager.ingest.quarantine import QuarantinedRecord, write_quarantine
 from deploy_manager.netops.devices.config_backups import (
     BackupFile,
@@ -798,3 +813,96 @@ def _upsert_drift(conn: psycopg.Connection, records: Sequence[DriftRecord]) -> i
         " WHERE ROW({stored}) IS DISTINCT FROM ROW({incoming})"
     ).format(cols=columns, updates=updates, stored=stored, incoming=incoming)
     return conn.execute(statement).rowcount
+
+
+# The landing folder.
+
+DEVICES_LANDING = "devices"
+BACKUP_LANDING_KIND = "config_backup_landing"
+
+
+@dataclass
+class DeviceLandingSummary:
+    """Counts of one ingest of the device part of a landing folder.
+
+    ``backups`` is None when the backups were skipped because neither they, the golden
+    configurations nor the Ansible runs changed since the last ingest.
+    """
+
+    metrics: MetricsIngestSummary = field(default_factory=MetricsIngestSummary)
+    metrics_files_skipped: int = 0
+    backups: BackupIngestSummary | None = None
+
+    @property
+    def quarantined(self) -> int:
+        return self.metrics.quarantined + (self.backups.quarantined if self.backups else 0)
+
+
+def ingest_device_landing(
+    conn: psycopg.Connection, landing: Path, *, force: bool = False
+) -> DeviceLandingSummary:
+    """Ingest the device metrics and configuration backups below ``landing/devices``.
+
+    A metrics file already ingested with the same content is skipped unless ``force``.
+    The backups are read again, and their drift recomputed, when the backups, the golden
+    configurations or the stored Ansible runs changed, because a late run can turn an
+    unexpected drift into an expected one.
+    """
+    root = landing.resolve() / DEVICES_LANDING
+    summary = DeviceLandingSummary()
+    metrics_dir = root / "metrics"
+    if metrics_dir.is_dir():
+        for path in metrics_files(metrics_dir):
+            if not force and already_ingested(conn, str(path.resolve()), _file_sha256(path)):
+                summary.metrics_files_skipped += 1
+                continue
+            _add_metrics_summary(summary.metrics, ingest_device_metrics(conn, path))
+
+    backups_dir = root / "backups"
+    if backups_dir.is_dir():
+        golden_dir = root / "golden" if (root / "golden").is_dir() else None
+        relative = str(backups_dir.relative_to(landing.resolve()))
+        fingerprint = _backup_landing_fingerprint(conn, backups_dir, golden_dir)
+        if force or not already_ingested(conn, relative, fingerprint):
+            with conn.transaction():
+                backups = ingest_config_backups(conn, backups_dir, golden_dir)
+                record_ingested(
+                    conn,
+                    relative,
+                    fingerprint,
+                    BACKUP_LANDING_KIND,
+                    backups.backups_read,
+                    backups.rejected,
+                )
+            summary.backups = backups
+    log.info(
+        "device landing %s: %d metrics files read, %d skipped unchanged; backups %s",
+        root,
+        summary.metrics.files,
+        summary.metrics_files_skipped,
+        "read" if summary.backups else "skipped unchanged or absent",
+    )
+    return summary
+
+
+def _add_metrics_summary(total: MetricsIngestSummary, part: MetricsIngestSummary) -> None:
+    total.files += part.files
+    total.samples_read += part.samples_read
+    total.rows_inserted += part.rows_inserted
+    total.duplicates_skipped += part.duplicates_skipped
+    total.rejected += part.rejected
+    total.quarantined += part.quarantined
+
+
+def _backup_landing_fingerprint(
+    conn: psycopg.Connection, backups_dir: Path, golden_dir: Path | None
+) -> str:
+    """Hash the backup files, the golden folder and the state of the stored Ansible runs."""
+    runs, last_ingested = conn.execute(
+        "SELECT count(*), max(ingested_at) FROM raw.ansible_runs"
+    ).fetchone()
+    digest = hashlib.sha256()
+    digest.update(folder_sha256(backups_dir).encode())
+    digest.update(folder_sha256(golden_dir).encode() if golden_dir else b"no golden")
+    digest.update(f"{runs}\0{last_ingested}".encode())
+    return digest.hexdigest()

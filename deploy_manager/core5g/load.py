@@ -199,13 +199,13 @@ CDR_COLUMNS = (
 
 
 def source_kind(source_format: str) -> str:
-    """The source_kind of raw.ingested_files and raw.quarantine rows for a format."""
+    """Return the source_kind of raw.ingested_files and raw.quarantine rows for a format."""
     return f"core5g_{source_format}"
 
 
 @dataclass
 class Core5gIngestSummary:
-    """What one ingest call read, wrote, skipped and quarantined."""
+    """Counts of the files one ingest call read, skipped and failed, and of the rows it wrote."""
 
     files_seen: int = 0
     files_ingested: int = 0
@@ -289,7 +289,7 @@ def _ingest_matched(conn, path, relative, config, pseudonymiser, force) -> Core5
     if source is None:
         summary = Core5gIngestSummary(files_seen=1)
         summary.unmatched_files.append(relative)
-        log.info("no entry of %s matches %s; file skipped", CONFIG_FILE_NAME, relative)
+        log.info("no entry of %s matches %s, so the file is skipped", CONFIG_FILE_NAME, relative)
         return summary
     return ingest_core5g_file(
         conn,
@@ -565,7 +565,7 @@ def _sample_rows(scrape: Scrape, source_path: str) -> list[tuple]:
 def copy_rows(
     conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]
 ) -> int:
-    """Append rows to ``raw.<table>`` with COPY; return how many were written."""
+    """Append rows to ``raw.<table>`` with COPY and return how many were written."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier("raw", table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
@@ -580,7 +580,7 @@ def copy_rows(
 def _delete_file_rows(
     conn: psycopg.Connection, source_format: str, source_path: str
 ) -> list[tuple[str, str, datetime]]:
-    """Delete the rows an earlier ingest of the file wrote; return the scrapes it removed."""
+    """Delete the rows an earlier ingest of the file wrote and return the scrapes it removed."""
     removed: list[tuple[str, str, datetime]] = []
     if source_format == FORMAT_PROMETHEUS:
         removed = conn.execute(
@@ -736,13 +736,13 @@ def _increase_rows(increases: Iterable[CounterIncrease]) -> Iterable[tuple]:
 def _sync_quarantine(
     conn: psycopg.Connection, kind: str, source_path: str, lines: list[QuarantinedLine]
 ) -> int:
-    """Make raw.quarantine hold exactly the file's current quarantined lines; return how many
-    rows were new."""
+    """Replace the file's rows in raw.quarantine with its current quarantined lines; return how
+    many rows were new. Unchanged rows keep their id and time, so a re-ingest changes nothing."""
     records = [
         QuarantinedRecord(kind, source_path, line.location, line.reason, line.content)
         for line in lines
     ]
-    wanted = {
+    current = {
         (r.location, hashlib.sha256(r.content.encode("utf-8", "replace")).hexdigest())
         for r in records
     }
@@ -753,7 +753,7 @@ def _sync_quarantine(
             " WHERE source_path = %s AND source_kind = %s",
             (source_path, kind),
         )
-        if (location, content_sha) not in wanted
+        if (location, content_sha) not in current
     ]
     if stale:
         conn.execute("DELETE FROM raw.quarantine WHERE id = ANY(%s)", (stale,))

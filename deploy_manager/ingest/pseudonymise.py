@@ -68,6 +68,10 @@ _TEXT_IDENTITY = re.compile(
 )
 
 
+_MISSING = object()
+_SUBSCRIBER_CACHE_SIZE = 1 << 20
+
+
 class PseudonymKeyError(RuntimeError):
     """The pseudonymisation key is missing or too short."""
 
@@ -122,6 +126,7 @@ class Pseudonymiser:
         self._key = key
         # Busy logs repeat the same few identities on many lines, so the digests are cached.
         self._digest = lru_cache(maxsize=1 << 20)(self._digest_uncached)
+        self._subscribers: dict[str, SubscriberPseudonym | None] = {}
 
     @classmethod
     def from_env(cls) -> Pseudonymiser:
@@ -145,6 +150,16 @@ class Pseudonymiser:
         Returns None for ``(null)`` and empty values. Raises IdentityFormatError for a value
         of another form, naming it, because storing it unchanged could leak an identity.
         """
+        cached = self._subscribers.get(identity, _MISSING)
+        if cached is not _MISSING:
+            return cached
+        result = self._subscriber_uncached(identity)
+        if len(self._subscribers) >= _SUBSCRIBER_CACHE_SIZE:
+            self._subscribers.clear()
+        self._subscribers[identity] = result
+        return result
+
+    def _subscriber_uncached(self, identity: str) -> SubscriberPseudonym | None:
         value = identity.strip()
         if value in ("", "(null)", "null", "-"):
             return None

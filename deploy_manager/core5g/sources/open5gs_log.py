@@ -20,6 +20,11 @@ address and set the session up, or ``[imsi-...:<PSI>] PDU session establishment 
 
 An attempt without an outcome within the response window of the NF's own clock, or before
 the file ends, has the outcome ``no_response``.
+
+NOTE: each file is parsed on its own, so an attempt whose outcome was rotated into the next
+file counts as ``no_response`` there, and the outcome is only counted in orphan_outcomes.
+The AMF's ``[PSI:PTI] PDU session establishment reject`` lines name no UE and are not
+stored: PDU session attempts come from the SMF log.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import os
 import sys
 from datetime import date
 
-from deploy_manager.settings import load_settings
+from deploy_manager.settings import jdbc_to_postgres_url, load_settings
 
 
 def _date(text: str) -> date:
@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     from deploy_manager.db.migrate import apply_migrations
 
     ensure_database(settings.postgres_url)
+    if not settings.uses_embedded_metastore:
+        # DataNucleus creates the metastore tables, but not the database itself.
+        ensure_database(jdbc_to_postgres_url(settings.metastore_url))
     with connect(settings.postgres_url) as conn:
         apply_migrations(conn)
         conn.commit()

@@ -76,6 +76,23 @@ def postgres_url_to_jdbc(url: str) -> str:
     return f"jdbc:postgresql://{host}:{port}{parts.path}{query}"
 
 
+def jdbc_to_postgres_url(jdbc_url: str) -> str:
+    """Convert ``jdbc:postgresql://host:port/db?user=u&password=p`` into a libpq URL."""
+    from urllib.parse import parse_qs, quote, urlsplit
+
+    if not jdbc_url.startswith("jdbc:postgresql://"):
+        raise ValueError(
+            f"{jdbc_url!r} is not a PostgreSQL JDBC URL: use jdbc:postgresql://host:port/db"
+        )
+    parts = urlsplit(jdbc_url.removeprefix("jdbc:"))
+    query = parse_qs(parts.query)
+    user = query.get("user", [""])[0]
+    password = query.get("password", [""])[0]
+    credentials = quote(user) + (f":{quote(password)}" if password else "")
+    at = f"{credentials}@" if credentials else ""
+    return f"postgresql://{at}{parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
 def load_settings() -> Settings:
     """Read the settings from the environment; call again after changing a variable."""
     data_dir = Path(_env("DM_DATA_DIR", str(PROJECT_ROOT / "data"))).resolve()

@@ -19,6 +19,9 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.app.name": "deploy_manager",
         "spark.driver.memory": settings.spark_driver_memory,
         "spark.jars": settings.jdbc_jar,
+        # The Hive metastore client loads its JDBC driver from the system class path, which
+        # spark.jars does not reach.
+        "spark.driver.extraClassPath": settings.jdbc_jar,
         # enableHiveSupport() only sets this key; the metastore keys need the spark.hadoop.
         # prefix or Spark ignores them.
         "spark.sql.catalogImplementation": "hive",
@@ -36,7 +39,12 @@ def spark_config(settings: Settings) -> dict[str, str]:
         config.update(
             {
                 "spark.hadoop.javax.jdo.option.ConnectionDriverName": "org.postgresql.Driver",
-                "spark.hadoop.datanucleus.schema.autoCreateAll": "true",
+                # DataNucleus creates the metastore tables on first use. Its foreign keys
+                # are left out: creating one locks a table that the session's own open
+                # transaction already writes, and the two wait on each other forever.
+                "spark.hadoop.datanucleus.schema.autoCreateTables": "true",
+                "spark.hadoop.datanucleus.schema.autoCreateColumns": "true",
+                "spark.hadoop.datanucleus.schema.autoCreateConstraints": "false",
                 "spark.hadoop.hive.metastore.schema.verification": "false",
             }
         )

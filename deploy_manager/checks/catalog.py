@@ -1,0 +1,49 @@
+"""The checks of every mart and KPI aggregate, one builder call per check.
+
+The reconcile checks tie each mart to the raw rows of its partition: every run of
+raw.ansible_run_sites is counted in exactly one deployment row, and every failed or
+unreachable (run, host, task) in exactly one failure row.
+"""
+
+from __future__ import annotations
+
+from deploy_manager.checks.builders import (
+    RawCount,
+    build_identity_checks,
+    build_key_not_null_checks,
+    build_rate_checks,
+    build_reconcile_check,
+)
+from deploy_manager.checks.freshness import build_site_freshness_check
+from deploy_manager.checks.identity import SUBSCRIBER_KINDS_WITHOUT_IP
+
+DEPLOYMENTS = ["netops", "ansible_deployment_metrics"]
+FAILURES = ["netops", "deployment_failure_analysis"]
+SITE_HEALTH = ["kpi", "site_health_daily"]
+
+RUN_SITES = RawCount("ansible_run_sites")
+# The failures of netops.marts.failure_results: once per (run, host, task), whatever the loop.
+FAILED_TASKS = RawCount(
+    "ansible_host_results",
+    distinct=("run_id", "host", "task_id"),
+    where="outcome IN ('failed', 'unreachable')",
+)
+
+MART_CHECKS = [
+    build_reconcile_check(DEPLOYMENTS, "total_executions", RUN_SITES),
+    build_rate_checks(DEPLOYMENTS, ["success_rate", "host_success_rate"]),
+    build_key_not_null_checks(DEPLOYMENTS, ["playbook"]),
+    build_identity_checks(DEPLOYMENTS, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+    build_reconcile_check(FAILURES, "failure_count", FAILED_TASKS),
+    build_key_not_null_checks(FAILURES, ["playbook", "error_message"]),
+    # Ansible error messages name managed devices by address, which is not subscriber data.
+    build_identity_checks(FAILURES, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+    build_reconcile_check(SITE_HEALTH, "total_executions", RUN_SITES),
+    build_reconcile_check(SITE_HEALTH, "failure_count", FAILED_TASKS),
+    build_rate_checks(SITE_HEALTH, ["success_rate", "host_success_rate"]),
+    build_key_not_null_checks(SITE_HEALTH),
+    build_identity_checks(SITE_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+]
+
+# Lateness per site of the daily aggregates, run by the freshness schedule.
+FRESHNESS_CHECKS = [build_site_freshness_check(SITE_HEALTH)]

@@ -11,6 +11,7 @@ from deploy_manager.netops.assets import (
     ansible_raw_tables,
     deployment_failure_analysis,
 )
+from deploy_manager.operations import with_operations
 from deploy_manager.resources.database import PlatformSettings, RawDatabase
 from deploy_manager.resources.spark import pyspark_resource
 from deploy_manager.settings import Settings, load_settings
@@ -36,7 +37,7 @@ partitions_job = define_asset_job(
 
 def build_definitions(settings: Settings) -> Definitions:
     """Assemble the code location for ``settings``; tests pass their own."""
-    return Definitions(
+    platform = Definitions(
         assets=[landing_ingest, *PARTITIONED_ASSETS],
         jobs=[ingest_job, partitions_job],
         resources={
@@ -48,6 +49,7 @@ def build_definitions(settings: Settings) -> Definitions:
         # JVM at a time.
         executor=in_process_executor,
     )
+    return with_operations(platform, settings)
 
 
 defs = build_definitions(load_settings())

@@ -1,0 +1,432 @@
+"""Read the Hive ORC tables of the warehouse with pyarrow, and cache what was read.
+
+A table lives in ``<warehouse>/<db>.db/<table>/date=YYYY-MM-DD/site_id=<ID>/part-*.orc``.
+Each table's rows within the last ``MAX_DAYS`` materialized dates are held in memory as one
+Arrow table per date. The marts are aggregates (tens of rows per site and day), so this is a
+few megabytes per table for hundreds of sites.
+
+Change detection costs one ``stat`` per date folder and runs at most once every
+``check_seconds`` per table. Spark's dynamic partition overwrite replaces a partition by
+renaming folders inside the date folder, which changes the date folder's mtime. Only the
+date folders whose mtime changed are listed again, and only the (date, site) partitions whose
+files changed are read again. Those are selected by a filter on the hive partition fields,
+so pyarrow opens no other file.
+
+Results computed from the tables are cached until one of the tables they read changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import operator
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.orc as orc
+
+log = logging.getLogger(__name__)
+
+# Largest ``days`` window served, so also the number of dates held in memory per table.
+MAX_DAYS = 366
+
+PARTITION_SCHEMA = pa.schema([("date", pa.date32()), ("site_id", pa.string())])
+PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
+
+# File systems stamp mtimes from a clock that advances every few milliseconds, so a folder
+# changed twice within one tick keeps its mtime. A folder modified this recently is therefore
+# listed again at the next check even when its mtime looks unchanged.
+SETTLE_NS = 2_000_000_000
+
+Partition = tuple[date, str]
+FileState = tuple[str, int, int]  # path, size in bytes, mtime in ns
+
+
+@dataclass(frozen=True)
+class TableSnapshot:
+    """The rows of one table held in memory at one version, with its partitions."""
+
+    name: str
+    version: int = 0
+    data: pa.Table | None = None
+    dates: tuple[date, ...] = ()
+    sites: frozenset[str] = frozenset()
+    partitions: int = 0
+
+    @property
+    def materialized(self) -> bool:
+        return bool(self.dates)
+
+    @property
+    def latest_date(self) -> date | None:
+        return self.dates[-1] if self.dates else None
+
+    @property
+    def columns(self) -> list[str]:
+        return [] if self.data is None else self.data.column_names
+
+    def window(self, days: int) -> tuple[date, date] | None:
+        """Return the first and last date of the ``days`` dates ending at the latest date."""
+        if not self.dates:
+            return None
+        last = self.dates[-1]
+        return last - timedelta(days=days - 1), last
+
+    def rows(self, first: date, last: date, site_id: str | None = None) -> pa.Table | None:
+        """Return the rows of dates first..last (and of ``site_id`` when given), or None."""
+        if self.data is None:
+            return None
+        condition = (ds.field("date") >= pa.scalar(first, pa.date32())) & (
+            ds.field("date") <= pa.scalar(last, pa.date32())
+        )
+        if site_id is not None:
+            condition &= ds.field("site_id") == site_id
+        return self.data.filter(condition)
+
+
+@dataclass
+class _DateFolder:
+    mtime_ns: int
+    settled: bool
+    files: dict[str, tuple[FileState, ...]] = field(default_factory=dict)
+
+
+def _parse_partition_value(name: str, key: str) -> str | None:
+    prefix = f"{key}="
+    return name[len(prefix) :] if name.startswith(prefix) else None
+
+
+def _list_files(folder: str) -> tuple[FileState, ...]:
+    """Return the data files of a partition folder; Spark's ``_SUCCESS`` and hidden files are
+    skipped."""
+    found = []
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            if entry.name.startswith(("_", ".")) or not entry.is_file():
+                continue
+            stat = entry.stat()
+            found.append((entry.path, stat.st_size, stat.st_mtime_ns))
+    return tuple(sorted(found))
+
+
+class WarehouseTable:
+    """One Hive table of the warehouse, re-read partition by partition as its files change."""
+
+    def __init__(self, warehouse_dir: Path, name: str, check_seconds: float) -> None:
+        database, table = name.split(".", 1)
+        self.name = name
+        self.path = Path(warehouse_dir) / f"{database}.db" / table
+        self.check_seconds = check_seconds
+        self.snapshot = TableSnapshot(name)
+        self.checked_at = float("-inf")
+        self._lock = threading.Lock()
+        self._folders: dict[date, _DateFolder] = {}
+        self._chunks: dict[date, pa.Table] = {}
+        self._schema: pa.Schema | None = None
+
+    def needs_check(self) -> bool:
+        return time.monotonic() - self.checked_at >= self.check_seconds
+
+    def refresh(self) -> TableSnapshot:
+        """Look for changed partitions, read them, and return the current snapshot.
+
+        A partition replaced while it is being read makes pyarrow raise. The previous
+        snapshot then stays current and the partition is read again at the next check.
+        """
+        with self._lock:
+            if not self.needs_check():
+                return self.snapshot
+            started = time.perf_counter()
+            try:
+                changed = self._scan()
+            except (OSError, pa.ArrowException) as exc:
+                log.warning(
+                    "reading %s failed, keeping version %d until the next check: %s",
+                    self.name,
+                    self.snapshot.version,
+                    exc,
+                )
+                changed = 0
+            self.checked_at = time.monotonic()
+            if changed:
+                self.snapshot = self._build_snapshot()
+                # The ORC reader's buffers are freed but kept by the allocator otherwise.
+                pa.default_memory_pool().release_unused()
+                log.info(
+                    "read %s version %d: %d partitions changed, %d rows held, %.1f ms",
+                    self.name,
+                    self.snapshot.version,
+                    changed,
+                    0 if self.snapshot.data is None else self.snapshot.data.num_rows,
+                    (time.perf_counter() - started) * 1000,
+                )
+            return self.snapshot
+
+    def _scan(self) -> int:
+        """Read the partitions that changed on disk into the date chunks; return how many
+        partitions were added, replaced or removed.
+
+        The folder states are only stored after the read succeeded, so a failed read is
+        tried again at the next check.
+        """
+        current = self._list_date_folders()
+        changed = 0
+        for day in [d for d in self._folders if d not in current]:
+            changed += len(self._folders.pop(day).files)
+            self._chunks.pop(day, None)
+        if not current:
+            return changed
+        horizon = max(current) - timedelta(days=MAX_DAYS - 1)
+        for day in [d for d in self._chunks if d < horizon]:
+            del self._chunks[day]
+        now_ns = time.time_ns()
+        listed: dict[date, _DateFolder] = {}
+        to_read: dict[date, set[str]] = {}
+        removed: dict[date, set[str]] = {}
+        for day, (folder, mtime_ns) in current.items():
+            known = self._folders.get(day)
+            if known is not None and known.mtime_ns == mtime_ns and known.settled:
+                continue
+            files = self._list_site_folders(folder)
+            listed[day] = _DateFolder(mtime_ns, now_ns - mtime_ns > SETTLE_NS, files)
+            previous = known.files if known is not None else {}
+            fresh = {s for s, state in files.items() if previous.get(s) != state}
+            removed_sites = set(previous) - set(files)
+            changed += len(fresh) + len(removed_sites)
+            if day < horizon:
+                continue
+            if day not in self._chunks:
+                to_read[day], removed[day] = set(files), set()
+            elif fresh or removed_sites:
+                to_read[day], removed[day] = fresh, removed_sites
+        if to_read:
+            self._read_partitions(listed, to_read, removed)
+        self._folders.update(listed)
+        return changed
+
+    def _list_date_folders(self) -> dict[date, tuple[str, int]]:
+        try:
+            entries = list(os.scandir(self.path))
+        except FileNotFoundError:
+            return {}
+        folders = {}
+        for entry in entries:
+            value = _parse_partition_value(entry.name, "date")
+            if value is None or not entry.is_dir():
+                continue
+            try:
+                day = date.fromisoformat(value)
+            except ValueError:
+                log.warning("skipping %s in %s: not a date partition", entry.name, self.name)
+                continue
+            folders[day] = (entry.path, entry.stat().st_mtime_ns)
+        return folders
+
+    @staticmethod
+    def _list_site_folders(folder: str) -> dict[str, tuple[FileState, ...]]:
+        """Return the data files of each site partition of a date folder that has some."""
+        sites = {}
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                site = _parse_partition_value(entry.name, "site_id")
+                if site is None or not entry.is_dir():
+                    continue
+                files = _list_files(entry.path)
+                if files:
+                    sites[site] = files
+        return sites
+
+    def _read_partitions(
+        self,
+        listed: Mapping[date, _DateFolder],
+        to_read: Mapping[date, set[str]],
+        removed: Mapping[date, set[str]],
+    ) -> None:
+        """Read the site partitions ``to_read`` and replace their rows in the date chunks.
+
+        The dataset spans the files of every date folder listed, and the filter on the
+        partition fields prunes it to the partitions that changed before any file is opened.
+        """
+        files = [
+            state
+            for day, sites in to_read.items()
+            for site in sites
+            for state in listed[day].files[site]
+        ]
+        fresh = None
+        if files:
+            self._schema = self._unified_schema(files)
+            dataset = ds.dataset(
+                [
+                    path
+                    for folder in listed.values()
+                    for f in folder.files.values()
+                    for path, _, _ in f
+                ],
+                schema=self._schema,
+                format="orc",
+                partitioning=PARTITIONING,
+                partition_base_dir=str(self.path),
+            )
+            partition_filters = [
+                (ds.field("date") == pa.scalar(day, pa.date32()))
+                & ds.field("site_id").isin(sorted(sites))
+                for day, sites in to_read.items()
+                if sites
+            ]
+            fresh = dataset.to_table(filter=functools.reduce(operator.or_, partition_filters))
+        for day, sites in to_read.items():
+            parts = []
+            old = self._chunks.get(day)
+            replaced = sites | removed[day]
+            if old is not None and old.num_columns:
+                parts.append(old.filter(~ds.field("site_id").isin(sorted(replaced))))
+            if fresh is not None and sites:
+                parts.append(fresh.filter(ds.field("date") == pa.scalar(day, pa.date32())))
+            self._chunks[day] = (
+                pa.concat_tables(parts, promote_options="default").combine_chunks()
+                if parts
+                else pa.table({})
+            )
+
+    def _unified_schema(self, files: Iterable[FileState]) -> pa.Schema:
+        """Return the known columns plus those of the newest file, then the partition fields.
+
+        Spark only ever adds columns to a mart (``ALTER TABLE ADD COLUMNS``), so the newest
+        file has every column, and older files read as NULL in the columns they lack.
+        """
+        newest = max(files, key=lambda state: state[2])[0]
+        file_schema = orc.ORCFile(newest).schema
+        schemas = [file_schema] if self._schema is None else [self._schema, file_schema]
+        unified = pa.unify_schemas([_without_partition_fields(s) for s in schemas])
+        return pa.schema([*unified, *PARTITION_SCHEMA])
+
+    def _build_snapshot(self) -> TableSnapshot:
+        dates = tuple(sorted(d for d, folder in self._folders.items() if folder.files))
+        sites = frozenset(s for folder in self._folders.values() for s in folder.files)
+        partitions = sum(len(folder.files) for folder in self._folders.values())
+        chunks = [self._chunks[d] for d in sorted(self._chunks) if self._chunks[d].num_columns]
+        data = None
+        if chunks and self._schema is not None:
+            data = _as_utc(
+                pa.concat_tables(
+                    [_conform(chunk, self._schema) for chunk in chunks],
+                    promote_options="default",
+                )
+            )
+        return TableSnapshot(
+            name=self.name,
+            version=self.snapshot.version + 1,
+            data=data,
+            dates=dates,
+            sites=sites,
+            partitions=partitions,
+        )
+
+
+def _without_partition_fields(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name not in PARTITION_SCHEMA.names])
+
+
+def _as_utc(table: pa.Table) -> pa.Table:
+    """Mark timestamp columns as UTC, in microseconds: Spark writes them in its session time
+    zone, which the platform sets to UTC."""
+    for index, column in enumerate(table.schema):
+        if pa.types.is_timestamp(column.type) and column.type.tz is None:
+            naive = table[column.name].cast(pa.timestamp("us"), safe=False)
+            utc = naive.cast(pa.timestamp("us", tz="UTC"))
+            table = table.set_column(index, pa.field(column.name, utc.type), utc)
+    return table
+
+
+def _conform(chunk: pa.Table, schema: pa.Schema) -> pa.Table:
+    """Give a chunk read under an older schema the columns added since, as NULLs."""
+    if chunk.schema.equals(schema):
+        return chunk
+    columns = [
+        chunk[f.name] if f.name in chunk.column_names else pa.nulls(chunk.num_rows, f.type)
+        for f in schema
+    ]
+    return pa.table(columns, schema=schema)
+
+
+QueryFunction = Callable[..., Any]
+
+
+class TableStore:
+    """The tables of one warehouse and the results computed from them."""
+
+    def __init__(self, warehouse_dir: Path, check_seconds: float, cache_entries: int) -> None:
+        self.warehouse_dir = Path(warehouse_dir)
+        self.check_seconds = check_seconds
+        self.cache_entries = cache_entries
+        self._tables: dict[str, WarehouseTable] = {}
+        self._groups: dict[tuple[str, ...], tuple[WarehouseTable, ...]] = {}
+        self._results: OrderedDict[tuple, tuple[tuple[int, ...], Any]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def table(self, name: str) -> WarehouseTable:
+        found = self._tables.get(name)
+        if found is None:
+            found = self._tables[name] = WarehouseTable(
+                self.warehouse_dir, name, self.check_seconds
+            )
+        return found
+
+    async def snapshots(self, names: tuple[str, ...]) -> dict[str, TableSnapshot]:
+        """Return the current snapshot of each table, refreshing those due for a check.
+
+        The check and any read run in a worker thread, so the event loop never waits on disk.
+        """
+        tables = self._groups.get(names)
+        if tables is None:
+            tables = self._groups[names] = tuple(self.table(name) for name in names)
+        now = time.monotonic()
+        due = [t for t in tables if now - t.checked_at >= t.check_seconds]
+        if due:
+            await anyio.to_thread.run_sync(_refresh_all, due)
+        return {t.name: t.snapshot for t in tables}
+
+    async def cached(
+        self,
+        key: tuple,
+        snapshots: Mapping[str, TableSnapshot],
+        compute: Callable[..., Any],
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Return the result cached under ``key`` for these table versions, or compute it.
+
+        ``compute(snapshots, *args, **kwargs)`` runs in a worker thread. The cache keeps the
+        ``cache_entries`` most recently used results.
+        """
+        versions = tuple(s.version for s in snapshots.values())
+        entry = self._results.get(key)
+        if entry is not None and entry[0] == versions:
+            self._results.move_to_end(key)
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        task = functools.partial(compute, snapshots, *args, **kwargs)
+        result = await anyio.to_thread.run_sync(task)
+        self._results[key] = (versions, result)
+        self._results.move_to_end(key)
+        while len(self._results) > self.cache_entries:
+            self._results.popitem(last=False)
+        return result
+
+
+def _refresh_all(tables: Iterable[WarehouseTable]) -> None:
+    for table in tables:
+        table.refresh()

@@ -1,0 +1,91 @@
+"""The service behind the controllers: checks the site, then serves a query from the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar.di import NamedDependency
+
+from api_service.errors import InvalidParameterError, SiteNotFoundError
+from api_service.params import PARAMETER_RULES, SITE_ID_PATTERN
+from api_service.queries.common import ALL_TABLES, Thresholds
+from api_service.schemas import HealthResponse, TableHealth
+from api_service.settings import ApiSettings
+from api_service.tables import TableSnapshot, TableStore
+
+# Default of ``site_id`` in ``KpiService.run`` for the queries that take no site.
+NO_SITE_FILTER: Any = object()
+
+
+class KpiService:
+    """Runs the queries of ``api_service.queries`` over the warehouse tables, cached."""
+
+    def __init__(self, settings: ApiSettings) -> None:
+        self.store = TableStore(
+            settings.warehouse_dir, settings.check_seconds, settings.cache_entries
+        )
+        self.thresholds = Thresholds(
+            healthy=settings.healthy_success_rate, critical=settings.critical_success_rate
+        )
+
+    async def run(
+        self,
+        query: Callable[..., Any],
+        tables: tuple[str, ...],
+        *,
+        site_id: str | None = NO_SITE_FILTER,
+        **params: Any,
+    ) -> Any:
+        """Return ``query(snapshots, thresholds, **params)``, cached until one of ``tables``
+        changes. ``site_id``, None included, is passed on to queries that filter by site.
+
+        Raises:
+            InvalidParameterError: ``site_id`` ends with a newline, which Python's ``$``
+                accepts and JSON Schema's does not.
+            SiteNotFoundError: no table has a partition for ``site_id``.
+        """
+        if site_id is not NO_SITE_FILTER:
+            if site_id is not None:
+                await self.require_site(site_id)
+            params["site_id"] = site_id
+        snapshots = await self.store.snapshots(tables)
+        key = (query, *params.items())
+        return await self.store.cached(key, snapshots, query, self.thresholds, **params)
+
+    async def require_site(self, site_id: str) -> None:
+        if "\n" in site_id or not SITE_ID_PATTERN.match(site_id):
+            raise InvalidParameterError(
+                f"site_id {site_id!r} is invalid: {PARAMETER_RULES['site_id']}"
+            )
+        snapshots = await self.store.snapshots(ALL_TABLES)
+        if not any(site_id in snapshot.sites for snapshot in snapshots.values()):
+            raise SiteNotFoundError(site_id)
+
+    async def health(self) -> HealthResponse:
+        """Return the state of every table: a table not materialized yet is listed as such."""
+        snapshots = await self.store.snapshots(ALL_TABLES)
+        tables = await self.store.cached(("health",), snapshots, _table_health)
+        return HealthResponse(status="ok", checked_at=datetime.now(UTC), tables=tables)
+
+
+def _table_health(snapshots: dict[str, TableSnapshot]) -> list[TableHealth]:
+    return [
+        TableHealth(
+            table=name,
+            materialized=s.materialized,
+            first_date=s.dates[0] if s.dates else None,
+            latest_date=s.latest_date,
+            dates=len(s.dates),
+            sites=len(s.sites),
+            partitions=s.partitions,
+            rows_held=0 if s.data is None else s.data.num_rows,
+            columns=s.columns,
+        )
+        for name, s in snapshots.items()
+    ]
+
+
+# The type controllers declare to receive the application's service, injected as ``service``.
+Service = NamedDependency[KpiService]

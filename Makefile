@@ -1,6 +1,6 @@
 # Every target installs what is missing first (scripts/setup.sh), so each works on a fresh
 # machine that has Python 3.11 and Java 17.
-.PHONY: help setup demo test lint serve-dagster
+.PHONY: help setup demo test lint serve-dagster serve-api
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -19,3 +19,6 @@ lint:  ## ruff lint and format check
 
 serve-dagster: setup  ## start the Dagster webserver and daemon on workspace.yaml
 	DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/data/dagster}" .venv/bin/dagster dev -w workspace.yaml
+
+serve-api: setup  ## serve the REST API on DM_API_HOST:DM_API_PORT (default 127.0.0.1:8000)
+	.venv/bin/deploy-manager serve-api

@@ -1,4 +1,4 @@
-"""Command line of the platform: ``deploy-manager demo|ingest|materialize|migrate``."""
+"""Command line of the platform: ``deploy-manager demo|ingest|materialize|migrate|serve-api``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,11 @@ def _parser() -> argparse.ArgumentParser:
         default=3,
         help="earlier days of generated runs before today (default 3)",
     )
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="then serve the REST API over the materialized marts until interrupted",
+    )
     commands.add_parser("migrate", help="create or upgrade the raw schema in PostgreSQL")
     ingest = commands.add_parser("ingest", help="ingest the landing folder (DM_LANDING_DIR)")
     ingest.add_argument(
@@ -39,12 +44,25 @@ def _parser() -> argparse.ArgumentParser:
     materialize.add_argument("--from", dest="first", type=_date, required=True)
     materialize.add_argument("--to", dest="last", type=_date, required=True)
     materialize.add_argument("--sites", nargs="*", help="contiguous registered sites (default all)")
+    serve = commands.add_parser(
+        "serve-api", help="serve the REST API with uvicorn (reads the warehouse, no JVM)"
+    )
+    serve.add_argument("--host", help="address to listen on (default DM_API_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="TCP port (default DM_API_PORT, 8000)")
+    serve.add_argument(
+        "--workers", type=int, help="uvicorn worker processes (default DM_API_WORKERS, 1)"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command == "serve-api":
+        from api_service.server import serve
+
+        serve(args.host, args.port, args.workers)
+        return 0
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # Without DAGSTER_HOME Dagster keeps runs in a temporary folder; the embedded default
@@ -73,7 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from deploy_manager.demo.run import run_demo
 
-        return run_demo(settings, days=args.days)
+        status = run_demo(settings, days=args.days)
+        if status == 0 and args.serve:
+            from pyspark.sql import SparkSession
+
+            from api_service.server import serve
+
+            # The API reads the ORC files itself, so the demo's JVM is no longer needed.
+            spark = SparkSession.getActiveSession()
+            if spark is not None:
+                spark.stop()
+            serve()
+        return status
 
     from dagster import DagsterInstance
 

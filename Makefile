@@ -1,6 +1,6 @@
 # Every target installs what is missing first (scripts/setup.sh), so each works on a fresh
 # machine that has Python 3.11 and Java 17.
-.PHONY: help setup demo test lint serve-dagster serve-api
+.PHONY: help setup demo test lint serve-dagster serve stop serve-status serve-api
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -22,3 +22,12 @@ serve-dagster: setup  ## start the Dagster webserver and daemon on workspace.yam
 
 serve-api: setup  ## serve the REST API on DM_API_HOST:DM_API_PORT (default 127.0.0.1:8000)
 	.venv/bin/deploy-manager serve-api
+
+serve: setup  ## start the Dagster webserver, the daemon and the API in the background (scripts/serve.sh)
+	@scripts/serve.sh start
+
+stop:  ## stop what `make serve` started
+	@scripts/serve.sh stop
+
+serve-status:  ## show whether the served processes are running
+	@scripts/serve.sh status

@@ -1,0 +1,160 @@
+"""Serving: the Dagster webserver responds on a free loopback port and lists the assets over
+GraphQL, and scripts/serve.sh starts and stops the webserver, the daemon and the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.error import URLError
+
+import pytest
+
+from deploy_manager.db.connection import drop_database, ensure_database
+
+from .conftest import REPO, new_database_url
+
+BIN = Path(sys.executable).parent
+ASSET_QUERY = "{ assetNodes { assetKey { path } } }"
+STARTUP_SECONDS = 180
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"server exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except (URLError, ConnectionError, TimeoutError):
+            time.sleep(1)
+    raise AssertionError(f"{url} did not answer within {STARTUP_SECONDS} s")
+
+
+def graphql(port: int, query: str) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def asset_paths(port: int) -> set[str]:
+    nodes = graphql(port, ASSET_QUERY)["data"]["assetNodes"]
+    return {"/".join(node["assetKey"]["path"]) for node in nodes}
+
+
+def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DM_DATA_DIR": str(tmp_path / "data"),
+        "DM_LANDING_DIR": str(tmp_path / "data" / "landing"),
+        **extra,
+    }
+
+
+def test_webserver_lists_assets_over_graphql(tmp_path):
+    port = free_port()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    env = platform_env(tmp_path, DAGSTER_HOME=str(home))
+    log = (tmp_path / "webserver.log").open("w")
+    command = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml"]
+    process = subprocess.Popen(
+        [*command, "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}/server_info", process)
+        paths = asset_paths(port)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+        log.close()
+    assert "netops/ansible_deployment_metrics" in paths
+    assert "netops/deployment_failure_analysis" in paths
+    assert "kpi/site_health_daily" in paths
+    assert "raw/inventory" in paths
+
+
+@pytest.fixture
+def serve_databases():
+    urls = {name: new_database_url(f"dm_serve_{name}") for name in ("raw", "dagster")}
+    ensure_database(urls["raw"])
+    yield urls
+    for url in urls.values():
+        drop_database(url)
+
+
+def _serve(action: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(REPO / "scripts" / "serve.sh"), action],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS + 120,
+        check=False,
+    )
+
+
+def _running(pid_file: Path) -> bool:
+    try:
+        os.kill(int(pid_file.read_text()), 0)
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return True
+
+
+def test_serve_script_starts_and_stops_platform(tmp_path, serve_databases):
+    web_port, api_port = free_port(), free_port()
+    env = platform_env(
+        tmp_path,
+        PATH=f"{BIN}:{os.environ['PATH']}",
+        DM_POSTGRES_URL=serve_databases["raw"],
+        DAGSTER_HOME=str(REPO),
+        DAGSTER_PG_DB=serve_databases["dagster"].rsplit("/", 1)[1],
+        DM_DAGSTER_PORT=str(web_port),
+        DM_API_PORT=str(api_port),
+    )
+    run_dir = tmp_path / "data" / "run"
+    try:
+        started = _serve("start", env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        status = _serve("status", env)
+        paths = asset_paths(web_port)
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/api/alerts", timeout=30) as r:
+            alerts = json.loads(r.read())
+        pids = {name: run_dir / f"{name}.pid" for name in ("webserver", "daemon", "api")}
+        running = {name: _running(path) for name, path in pids.items()}
+    finally:
+        stopped = _serve("stop", env)
+    after = _serve("status", env)
+
+    assert status.returncode == 0, status.stdout
+    assert running == {"webserver": True, "daemon": True, "api": True}
+    assert "kpi/site_health_daily" in paths
+    assert alerts["count"] == 0
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert after.returncode == 1
+    assert not any(run_dir.glob("*.pid"))
+    assert (tmp_path / "data" / "logs" / "daemon.log").stat().st_size > 0

@@ -44,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     materialize.add_argument("--from", dest="first", type=_date, required=True)
     materialize.add_argument("--to", dest="last", type=_date, required=True)
     materialize.add_argument("--sites", nargs="*", help="contiguous registered sites (default all)")
+    materialize.add_argument(
+        "--submit",
+        action="store_true",
+        help="queue the run in the Dagster instance of DAGSTER_HOME for the daemon to run, "
+        "instead of running it in this process",
+    )
     serve = commands.add_parser(
         "serve-api", help="serve the REST API with uvicorn (reads the warehouse, no JVM)"
     )
@@ -113,6 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     defs = build_definitions(settings)
     if args.command == "ingest":
         return 0 if ingest(defs, instance).success else 1
+    if args.submit:
+        from deploy_manager.automation.backfill import submit_rectangle
+
+        return submit_rectangle(instance, args.first, args.last, args.sites)
     result = materialize_rectangle(defs, instance, args.first, args.last, args.sites)
     return 0 if result.success else 1
 

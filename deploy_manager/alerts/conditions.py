@@ -161,8 +161,8 @@ class ThresholdRule:
         return value < limit if self.minimum else value > limit
 
 
-# TODO: the 5G column names are assumed until the 5G core marts define
-# core5g.registration_kpis; a rule whose column is missing is skipped with a warning.
+# core5g.registration_kpis has one row per (date, site, AMF instance): the worst AMF of a
+# site's newest day decides.
 THRESHOLD_RULES = (
     ThresholdRule(
         "deployment_success_rate",
@@ -175,7 +175,7 @@ THRESHOLD_RULES = (
     ThresholdRule(
         "registration_success_rate",
         ("core5g", "registration_kpis"),
-        "registration_success_rate",
+        "success_rate",
         "DM_ALERT_MIN_REGISTRATION_SUCCESS_RATE",
         minimum=True,
         unit="%",
@@ -183,7 +183,7 @@ THRESHOLD_RULES = (
     ThresholdRule(
         "registration_latency_p95",
         ("core5g", "registration_kpis"),
-        "registration_latency_p95_ms",
+        "p95_latency",
         "DM_ALERT_MAX_REGISTRATION_P95_MS",
         minimum=False,
         unit=" ms",

@@ -1,0 +1,676 @@
+"""The REST API over the ORC files of the marts that the pipeline materialized.
+
+Values are checked against the same marts read back through Spark. Tests that change files
+work on a copy of the world's warehouse, so the marts stay as the pipeline wrote them.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import shutil
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.orc as orc
+import pytest
+from litestar.testing import TestClient
+
+from api_service.app import create_app
+from api_service.settings import ApiSettings
+
+DEPLOYMENTS = "netops.ansible_deployment_metrics"
+FAILURES = "netops.deployment_failure_analysis"
+SITE_HEALTH = "kpi.site_health_daily"
+REGISTRATIONS = "core5g.registration_kpis"
+REGISTRATION_FAILURES = "core5g.registration_failures"
+API_KEY = "k-7f3a9c1e5b2d4f60"
+OTHER_KEY = "k-0b1c2d3e4f5a6b7c"
+
+
+def api_settings(warehouse: str | Path, **overrides) -> ApiSettings:
+    """Settings for a test app: every check looks at the disk, no rate limit, no keys."""
+    values = {"warehouse_dir": Path(warehouse), "rate_limit": 0.0, "check_seconds": 0.0}
+    values.update(overrides)
+    return ApiSettings(**values)
+
+
+def table_dir(warehouse: str | Path, table: str) -> Path:
+    database, name = table.split(".")
+    return Path(warehouse) / f"{database}.db" / name
+
+
+def write_partition(
+    warehouse: Path, table: str, day: date, site: str, rows: pa.Table, name: str = "part-0.orc"
+) -> Path:
+    """Write ``rows`` as the only file of one (date, site) partition, as Spark lays it out."""
+    folder = table_dir(warehouse, table) / f"date={day.isoformat()}" / f"site_id={site}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    path = folder / name
+    orc.write_table(rows, path)
+    return path
+
+
+def mart_rows(world, table: str) -> list[dict]:
+    return [row.asDict() for row in world.spark.table(table).collect()]
+
+
+def window_dates(rows: list[dict], days: int) -> tuple[date, date]:
+    last = max(row["date"] for row in rows)
+    return last - timedelta(days=days - 1), last
+
+
+def pct(numerator: float, denominator: float) -> float | None:
+    return round(numerator * 100.0 / denominator, 2) if denominator else None
+
+
+@pytest.fixture(scope="module")
+def world_client(platform_world):
+    """A client of the API over the world's warehouse, as the pipeline left it."""
+    app = create_app(api_settings(platform_world.settings.warehouse_dir))
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def warehouse_copy(platform_world, tmp_path) -> Path:
+    """A copy of the world's warehouse that a test may change."""
+    copy = tmp_path / "warehouse"
+    shutil.copytree(platform_world.settings.warehouse_dir, copy)
+    return copy
+
+
+def test_site_id_pattern_matches_partitions():
+    from api_service.params import SITE_ID_PATTERN
+    from deploy_manager.partitions import SITE_ID_PATTERN as PARTITIONS_PATTERN
+
+    assert SITE_ID_PATTERN.pattern == PARTITIONS_PATTERN.pattern
+
+
+def test_table_names_match_marts():
+    from api_service.queries import common
+    from deploy_manager.kpi.marts import SITE_HEALTH_TABLE
+    from deploy_manager.netops.devices.marts import CONFIG_DRIFT_TABLE, DEVICE_HEALTH_TABLE
+    from deploy_manager.netops.marts import DEPLOYMENT_METRICS_TABLE, FAILURE_ANALYSIS_TABLE
+
+    assert common.DEPLOYMENT_METRICS == DEPLOYMENT_METRICS_TABLE
+    assert common.FAILURE_ANALYSIS == FAILURE_ANALYSIS_TABLE
+    assert common.SITE_HEALTH == SITE_HEALTH_TABLE
+    assert common.CONFIG_DRIFT == CONFIG_DRIFT_TABLE
+    assert common.DEVICE_HEALTH == DEVICE_HEALTH_TABLE
+
+
+@pytest.mark.spark
+def test_health_lists_latest_dates(platform_world, world_client):
+    response = world_client.get("/api/health")
+    assert response.status_code == 200
+    tables = {t["table"]: t for t in response.json()["tables"]}
+    for name in (DEPLOYMENTS, FAILURES, SITE_HEALTH):
+        rows = mart_rows(platform_world, name)
+        assert tables[name]["materialized"] is True
+        assert tables[name]["latest_date"] == max(r["date"] for r in rows).isoformat()
+        assert tables[name]["first_date"] == min(r["date"] for r in rows).isoformat()
+        assert tables[name]["sites"] == len({r["site_id"] for r in rows})
+        assert tables[name]["rows_held"] == len(rows)
+
+
+@pytest.mark.spark
+def test_deployments_match_mart(platform_world, world_client):
+    rows = mart_rows(platform_world, DEPLOYMENTS)
+    first, last = window_dates(rows, 2)
+    response = world_client.get("/api/netops/deployments", params={"days": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["source"]["window"] == {
+        "first_date": first.isoformat(),
+        "last_date": last.isoformat(),
+        "days": 2,
+    }
+
+    expected = defaultdict(lambda: defaultdict(float))
+    for row in rows:
+        if first <= row["date"] <= last:
+            group = expected[(row["site_id"], row["playbook"])]
+            for name in ("total_executions", "successful", "failed", "incomplete"):
+                group[name] += row[name]
+            group["host_executions"] += row["host_executions"]
+            group["host_successes"] += row["host_successes"]
+    served = {(g["site_id"], g["playbook"]): g["totals"] for g in body["rows"]}
+    assert set(served) == set(expected)
+    for key, sums in expected.items():
+        totals = served[key]
+        assert totals["total_executions"] == sums["total_executions"], key
+        assert totals["successful"] == sums["successful"], key
+        assert totals["failed"] == sums["failed"], key
+        assert totals["incomplete"] == sums["incomplete"], key
+        finished = sums["successful"] + sums["failed"]
+        assert totals["success_rate"] == pct(sums["successful"], finished), key
+        assert totals["host_success_rate"] == pct(
+            sums["host_successes"], sums["host_executions"]
+        ), key
+    assert body["totals"]["total_executions"] == sum(
+        s["total_executions"] for s in expected.values()
+    )
+
+
+@pytest.mark.spark
+def test_deployments_filter_by_site_and_playbook(platform_world, world_client):
+    rows = mart_rows(platform_world, DEPLOYMENTS)
+    first, last = window_dates(rows, 3)
+    site, playbook = sorted((r["site_id"], r["playbook"]) for r in rows)[0]
+    response = world_client.get(
+        "/api/netops/deployments", params={"days": 3, "site_id": site, "playbook": playbook}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert [(g["site_id"], g["playbook"]) for g in body["rows"]] == [(site, playbook)]
+    chosen = [
+        r
+        for r in rows
+        if r["site_id"] == site and r["playbook"] == playbook and first <= r["date"] <= last
+    ]
+    assert body["totals"]["total_executions"] == sum(r["total_executions"] for r in chosen)
+    runs = sum((r["successful"] + r["failed"]) for r in chosen if r["avg_duration"] is not None)
+    weighted = sum(
+        r["avg_duration"] * (r["successful"] + r["failed"])
+        for r in chosen
+        if r["avg_duration"] is not None
+    )
+    expected_duration = round(weighted / runs, 3) if runs else None
+    assert body["totals"]["avg_duration"] == pytest.approx(expected_duration)
+
+
+@pytest.mark.spark
+def test_trends_have_one_point_per_date(platform_world, world_client):
+    rows = mart_rows(platform_world, DEPLOYMENTS)
+    failures = mart_rows(platform_world, FAILURES)
+    first, _ = window_dates(rows, 5)
+    response = world_client.get("/api/netops/deployment-trends", params={"days": 5})
+    assert response.status_code == 200
+    points = response.json()["points"]
+    assert [p["date"] for p in points] == [
+        (first + timedelta(days=i)).isoformat() for i in range(5)
+    ]
+    for point in points:
+        day = date.fromisoformat(point["date"])
+        day_rows = [r for r in rows if r["date"] == day]
+        assert point["totals"]["total_executions"] == sum(r["total_executions"] for r in day_rows)
+        assert point["sites"] == len({r["site_id"] for r in day_rows})
+        assert point["failure_count"] == sum(
+            f["failure_count"] for f in failures if f["date"] == day
+        )
+
+
+@pytest.mark.spark
+def test_failures_are_ranked_by_count(platform_world, world_client):
+    rows = mart_rows(platform_world, FAILURES)
+    first, last = window_dates(rows, 3)
+    counts = defaultdict(int)
+    for row in rows:
+        if first <= row["date"] <= last:
+            counts[row["error_message"]] += row["failure_count"]
+    response = world_client.get("/api/netops/failures", params={"days": 3, "limit": 2})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["total_failures"] == sum(counts.values())
+    assert body["error_groups"] == len(counts)
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:2]
+    assert [(g["error_message"], g["failure_count"]) for g in body["rows"]] == ranked
+
+
+@pytest.mark.spark
+def test_overview_totals_and_statuses(platform_world, world_client):
+    rows = mart_rows(platform_world, DEPLOYMENTS)
+    first, last = window_dates(rows, 3)
+    in_window = [r for r in rows if first <= r["date"] <= last]
+    response = world_client.get("/api/deployment-manager/overview", params={"days": 3})
+    assert response.status_code == 200
+    netops = response.json()["netops"]
+    assert netops["totals"]["total_executions"] == sum(r["total_executions"] for r in in_window)
+    successful = sum(r["successful"] for r in in_window)
+    finished = successful + sum(r["failed"] for r in in_window)
+    assert netops["totals"]["success_rate"] == pct(successful, finished)
+    assert netops["sites"] == len({r["site_id"] for r in in_window})
+    assert sum(netops["sites_by_status"].values()) == netops["sites"]
+    assert "5g" in response.json()
+
+
+@pytest.mark.spark
+def test_site_daily_rows_have_every_column(platform_world, world_client):
+    rows = [r for r in mart_rows(platform_world, SITE_HEALTH) if r["site_id"] == "SITE002"]
+    response = world_client.get("/api/deployment-manager/sites/SITE002", params={"days": 366})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["site_id"] == "SITE002"
+    daily = body["daily"]["rows"]
+    assert [d["date"] for d in daily] == sorted((r["date"].isoformat() for r in rows), reverse=True)
+    spark_columns = set(platform_world.spark.table(SITE_HEALTH).columns)
+    assert set(daily[0]) == spark_columns
+    by_date = {r["date"].isoformat(): r for r in rows}
+    for served in daily:
+        expected = by_date[served["date"]]
+        assert served["total_executions"] == expected["total_executions"]
+        assert served["success_rate"] == expected["success_rate"]
+        assert served["top_error"] == expected["top_error"]
+    assert body["netops"]["totals"]["total_executions"] == sum(r["total_executions"] for r in rows)
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/deployment-manager/sites/SITE999",
+        "/api/netops/deployments?site_id=SITE999",
+        "/api/netops/failures?site_id=SITE999",
+        "/api/5g/registration-kpis?site_id=SITE999",
+        "/api/netops/device-health?site_id=SITE999",
+    ],
+)
+def test_unknown_site_is_404_naming_it(world_client, path):
+    response = world_client.get(path)
+    assert response.status_code == 404
+    assert "'SITE999'" in response.json()["detail"]
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    ("path", "named"),
+    [
+        ("/api/netops/deployments?days=0", "days '0'"),
+        ("/api/netops/deployments?days=367", "days '367'"),
+        ("/api/netops/deployment-trends?days=abc", "days 'abc'"),
+        ("/api/deployment-manager/overview?days=-1", "days '-1'"),
+        ("/api/netops/deployments?site_id=A%7CB", "site_id 'A|B'"),
+        ("/api/netops/failures?site_id=%5BX%5D", "site_id '[X]'"),
+        ("/api/deployment-manager/sites/A,B", "site_id 'A,B'"),
+        ("/api/netops/deployments?site_id=SITE001%0A", "site_id 'SITE001\\n'"),
+        ("/api/netops/failures?limit=0", "limit '0'"),
+        ("/api/5g/registration-failures?limit=99999", "limit '99999'"),
+    ],
+)
+def test_invalid_parameter_is_400_naming_value(world_client, path, named):
+    response = world_client.get(path)
+    assert response.status_code == 400
+    body = response.json()
+    assert named in body["detail"]
+    assert "Traceback" not in response.text
+
+
+@pytest.mark.spark
+def test_api_key_required_when_configured(platform_world):
+    settings = api_settings(platform_world.settings.warehouse_dir, api_keys=(API_KEY, OTHER_KEY))
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/health").status_code == 200
+        missing = client.get("/api/stats/summary")
+        assert missing.status_code == 401
+        assert "X-API-Key" in missing.json()["detail"]
+        wrong = client.get("/api/stats/summary", headers={"X-API-Key": API_KEY + "x"})
+        assert wrong.status_code == 401
+        assert API_KEY not in wrong.text
+        for key in (API_KEY, OTHER_KEY):
+            assert client.get("/api/stats/summary", headers={"X-API-Key": key}).status_code == 200
+        assert client.get("/metrics").status_code == 401
+        schema = client.get("/api/schema/openapi.json").json()
+        assert schema["components"]["securitySchemes"]["ApiKey"]["name"] == "X-API-Key"
+        assert "security" not in schema["paths"]["/api/health"]["get"]
+        assert schema["paths"]["/api/stats/summary"]["get"]["security"] == [{"ApiKey": []}]
+
+
+def test_api_keys_read_from_file(tmp_path, monkeypatch):
+    from api_service.settings import load_api_settings
+
+    keys = tmp_path / "keys"
+    keys.write_text(f"# dashboards\n{API_KEY}\n\n{OTHER_KEY}  # scripts\n")
+    monkeypatch.setenv("DM_API_KEYS_FILE", str(keys))
+    monkeypatch.setenv("DM_API_KEYS", "k-extra")
+    assert load_api_settings().api_keys == ("k-extra", API_KEY, OTHER_KEY)
+
+
+def test_invalid_settings_name_variable(monkeypatch):
+    from api_service.settings import ApiSettingsError, load_api_settings
+
+    monkeypatch.setenv("DM_API_RATE_LIMIT", "fast")
+    with pytest.raises(ApiSettingsError, match="DM_API_RATE_LIMIT='fast'"):
+        load_api_settings()
+
+
+@pytest.mark.spark
+def test_rate_limit_per_key(platform_world):
+    settings = api_settings(
+        platform_world.settings.warehouse_dir,
+        api_keys=(API_KEY, OTHER_KEY),
+        rate_limit=0.5,
+        rate_burst=2,
+    )
+    with TestClient(create_app(settings)) as client:
+        statuses = [
+            client.get("/api/stats/summary", headers={"X-API-Key": API_KEY}).status_code
+            for _ in range(3)
+        ]
+        assert statuses == [200, 200, 429]
+        limited = client.get("/api/stats/summary", headers={"X-API-Key": API_KEY})
+        assert int(limited.headers["retry-after"]) >= 1
+        assert "rate limit" in limited.json()["detail"]
+        other = client.get("/api/stats/summary", headers={"X-API-Key": OTHER_KEY})
+        assert other.status_code == 200
+
+
+@pytest.mark.spark
+def test_new_partition_appears_without_restart(platform_world, warehouse_copy):
+    metrics_dir = table_dir(warehouse_copy, DEPLOYMENTS)
+    with TestClient(create_app(api_settings(warehouse_copy))) as client:
+        before = client.get("/api/netops/deployments", params={"days": 1}).json()
+        latest = date.fromisoformat(before["source"]["latest_date"])
+        source = next((metrics_dir / f"date={latest}").glob("site_id=*/*.orc"))
+        rows = orc.read_table(source)
+        new_day = latest + timedelta(days=1)
+        write_partition(warehouse_copy, DEPLOYMENTS, new_day, "SITE001", rows)
+
+        after = client.get("/api/netops/deployments", params={"days": 1}).json()
+        assert after["source"]["latest_date"] == new_day.isoformat()
+        assert after["totals"]["total_executions"] == sum(rows["total_executions"].to_pylist())
+        assert [g["site_id"] for g in after["rows"]] == ["SITE001"] * rows.num_rows
+
+
+@pytest.mark.spark
+def test_replaced_and_dropped_partitions_refresh(platform_world, warehouse_copy):
+    with TestClient(create_app(api_settings(warehouse_copy))) as client:
+        before = client.get("/api/netops/deployments", params={"days": 1}).json()
+        latest = date.fromisoformat(before["source"]["latest_date"])
+        site_folder = table_dir(warehouse_copy, DEPLOYMENTS) / f"date={latest}" / "site_id=SITE001"
+        rows = orc.read_table(next(site_folder.glob("*.orc")))
+        doubled = rows.set_column(
+            rows.column_names.index("total_executions"),
+            "total_executions",
+            pa.array([v * 2 for v in rows["total_executions"].to_pylist()], pa.int64()),
+        )
+        write_partition(warehouse_copy, DEPLOYMENTS, latest, "SITE001", doubled, "part-1.orc")
+        replaced = client.get(
+            "/api/netops/deployments", params={"days": 1, "site_id": "SITE001"}
+        ).json()
+        assert replaced["totals"]["total_executions"] == 2 * sum(
+            rows["total_executions"].to_pylist()
+        )
+
+        shutil.rmtree(site_folder)
+        dropped = client.get("/api/netops/deployments", params={"days": 1}).json()
+        assert "SITE001" not in {g["site_id"] for g in dropped["rows"]}
+        others = [g for g in before["rows"] if g["site_id"] != "SITE001"]
+        assert dropped["rows"] == others
+
+
+@pytest.mark.spark
+def test_unchanged_tables_are_served_from_cache(platform_world):
+    settings = api_settings(platform_world.settings.warehouse_dir, check_seconds=60.0)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        first = client.get("/api/netops/failures", params={"days": 2})
+        store = app.state.service.store
+        misses = store.misses
+        second = client.get("/api/netops/failures", params={"days": 2})
+        assert second.json() == first.json()
+        assert store.misses == misses
+        assert store.hits >= 1
+
+
+@pytest.mark.spark
+def test_missing_table_is_not_materialized(platform_world, warehouse_copy):
+    shutil.rmtree(table_dir(warehouse_copy, SITE_HEALTH))
+    with TestClient(create_app(api_settings(warehouse_copy))) as client:
+        health = {t["table"]: t for t in client.get("/api/health").json()["tables"]}
+        assert health[SITE_HEALTH]["materialized"] is False
+        assert health[SITE_HEALTH]["latest_date"] is None
+        site = client.get("/api/deployment-manager/sites/SITE001")
+        assert site.status_code == 200
+        assert site.json()["daily"] == {
+            "source": {
+                "table": SITE_HEALTH,
+                "materialized": False,
+                "latest_date": None,
+                "window": None,
+            },
+            "rows": [],
+        }
+        for path in (
+            "/api/5g/session-kpis",
+            "/api/5g/cell-throughput",
+            "/api/5g/nf-health",
+            "/api/5g/registration-failures",
+            "/api/stats/summary",
+        ):
+            assert client.get(path).status_code == 200, path
+
+
+@pytest.mark.spark
+def test_added_column_appears_in_rows(platform_world, warehouse_copy):
+    with TestClient(create_app(api_settings(warehouse_copy))) as client:
+        latest = client.get("/api/health").json()["tables"]
+        latest_date = date.fromisoformat(
+            next(t for t in latest if t["table"] == SITE_HEALTH)["latest_date"]
+        )
+        folder = table_dir(warehouse_copy, SITE_HEALTH) / f"date={latest_date}" / "site_id=SITE001"
+        rows = orc.read_table(next(folder.glob("*.orc")))
+        scored = rows.append_column("health_score_test", pa.array([87.5] * rows.num_rows))
+        write_partition(warehouse_copy, SITE_HEALTH, latest_date, "SITE001", scored)
+
+        daily = client.get("/api/deployment-manager/sites/SITE001", params={"days": 2}).json()
+        newest, older = daily["daily"]["rows"][0], daily["daily"]["rows"][1]
+        assert newest["health_score_test"] == 87.5
+        assert older["health_score_test"] is None
+        health = {t["table"]: t for t in client.get("/api/health").json()["tables"]}
+        assert "health_score_test" in health[SITE_HEALTH]["columns"]
+
+
+def registration_rows(amf: str, attempts: int, successful: int, latency: float) -> pa.Table:
+    return pa.table(
+        {
+            "amf_instance": [amf],
+            "total_attempts": pa.array([attempts], pa.int64()),
+            "successful": pa.array([successful], pa.int64()),
+            "failed": pa.array([attempts - successful], pa.int64()),
+            "success_rate": [pct(successful, attempts)],
+            "avg_latency": [latency],
+            "p95_latency": [latency * 3],
+            "p99_latency": [latency * 5],
+            "deployment_status": ["healthy"],
+            "processed_at": pa.array([datetime(2026, 11, 4, 6, 0)], pa.timestamp("us")),
+        }
+    )
+
+
+@pytest.fixture
+def registrations_warehouse(tmp_path) -> Path:
+    """A warehouse with only the 5G registration marts, written as Spark lays them out."""
+    warehouse = tmp_path / "warehouse"
+    day1, day2 = date(2026, 11, 2), date(2026, 11, 3)
+    write_partition(
+        warehouse, REGISTRATIONS, day1, "SITE001", registration_rows("amf-1", 100, 98, 40.0)
+    )
+    write_partition(
+        warehouse, REGISTRATIONS, day2, "SITE001", registration_rows("amf-1", 300, 270, 60.0)
+    )
+    write_partition(
+        warehouse, REGISTRATIONS, day2, "SITE002", registration_rows("amf-2", 50, 50, 20.0)
+    )
+    failures = pa.table(
+        {
+            "amf_instance": ["amf-1", "amf-1"],
+            "cause_code": pa.array([22, 3], pa.int32()),
+            "cause_name": ["Congestion", "Illegal UE"],
+            "attempts": pa.array([25, 5], pa.int64()),
+            "distinct_ues": pa.array([20, 1], pa.int64()),
+            "first_seen": pa.array([datetime(2026, 11, 3, 1), datetime(2026, 11, 3, 2)]),
+            "last_seen": pa.array([datetime(2026, 11, 3, 23), datetime(2026, 11, 3, 4)]),
+        }
+    )
+    write_partition(warehouse, REGISTRATION_FAILURES, day2, "SITE001", failures)
+    return warehouse
+
+
+def test_registration_kpis_pool_counts(registrations_warehouse):
+    with TestClient(create_app(api_settings(registrations_warehouse))) as client:
+        body = client.get("/api/5g/registration-kpis", params={"days": 2}).json()
+        assert body["totals"]["total_attempts"] == 450
+        assert body["totals"]["successful"] == 418
+        assert body["totals"]["success_rate"] == pct(418, 450)
+        assert body["totals"]["avg_latency"] == round((100 * 40 + 300 * 60 + 50 * 20) / 450, 3)
+        assert body["totals"]["max_p95_latency"] == 180.0
+        groups = {(g["site_id"], g["amf_instance"]): g for g in body["rows"]}
+        assert groups[("SITE001", "amf-1")]["totals"]["total_attempts"] == 400
+        assert [d["date"] for d in body["daily"]] == ["2026-11-02", "2026-11-03"]
+
+        one_day = client.get("/api/5g/registration-kpis", params={"days": 1}).json()
+        assert one_day["totals"]["total_attempts"] == 350
+
+        summary = client.get("/api/stats/summary", params={"days": 2}).json()
+        assert summary["5g"]["avg_success_rate"] == round((98.0 + 90.0 + 100.0) / 3, 2)
+        assert summary["5g"]["sites_below_sla"] == ["SITE001"]
+        assert summary["netops"]["source"]["materialized"] is False
+        assert summary["netops"]["avg_success_rate"] is None
+
+
+def test_registration_failures_by_cause(registrations_warehouse):
+    with TestClient(create_app(api_settings(registrations_warehouse))) as client:
+        body = client.get("/api/5g/registration-failures", params={"limit": 1}).json()
+        assert body["total_attempts"] == 30
+        assert len(body["rows"]) == 1
+        top = body["rows"][0]
+        assert (top["cause_code"], top["cause_name"], top["attempts"]) == (22, "Congestion", 25)
+        assert top["last_seen"] == "2026-11-03T23:00:00Z"
+        assert top["amf_instances"] == ["amf-1"]
+
+
+def test_empty_warehouse_serves_every_endpoint(tmp_path):
+    app = create_app(api_settings(tmp_path / "nothing-here"))
+    with TestClient(app) as client:
+        schema = client.get("/api/schema/openapi.json").json()
+        for path in schema["paths"]:
+            # Alerts come from PostgreSQL, not from the warehouse.
+            if "{site_id}" in path or path == "/api/alerts":
+                continue
+            response = client.get(path)
+            assert response.status_code == 200, path
+        assert client.get("/api/deployment-manager/sites/SITE001").status_code == 404
+
+
+def test_internal_error_hides_traceback(tmp_path, monkeypatch):
+    from api_service.queries import netops
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal state")
+
+    monkeypatch.setattr(netops, "failures", broken)
+    with TestClient(create_app(api_settings(tmp_path))) as client:
+        response = client.get("/api/netops/failures")
+    assert response.status_code == 500
+    body = response.json()
+    assert body["detail"].startswith("internal error ")
+    assert "secret" not in response.text
+    assert "Traceback" not in response.text
+
+
+def test_unknown_path_and_method_are_json(tmp_path):
+    with TestClient(create_app(api_settings(tmp_path))) as client:
+        missing = client.get("/api/nothing")
+        assert missing.status_code == 404
+        assert "'/api/nothing'" in missing.json()["detail"]
+        post = client.post("/api/health")
+        assert post.status_code == 405
+        assert "POST" in post.json()["detail"]
+
+
+def test_openapi_documents_every_endpoint(tmp_path):
+    with TestClient(create_app(api_settings(tmp_path))) as client:
+        schema = client.get("/api/schema/openapi.json").json()
+        assert client.get("/api/schema/swagger").status_code == 200
+    expected = {
+        "/api/health",
+        "/api/deployment-manager/overview",
+        "/api/deployment-manager/sites/{site_id}",
+        "/api/netops/deployments",
+        "/api/netops/deployment-trends",
+        "/api/netops/failures",
+        "/api/netops/config-drift",
+        "/api/netops/device-health",
+        "/api/5g/registration-kpis",
+        "/api/5g/registration-failures",
+        "/api/5g/session-kpis",
+        "/api/5g/cell-throughput",
+        "/api/5g/nf-health",
+        "/api/stats/summary",
+        "/api/alerts",
+    }
+    assert set(schema["paths"]) == expected
+    for path, item in schema["paths"].items():
+        assert item["get"]["description"].strip(), path
+    days = next(
+        p
+        for p in schema["paths"]["/api/netops/deployments"]["get"]["parameters"]
+        if p["name"] == "days"
+    )
+    assert (days["schema"]["minimum"], days["schema"]["maximum"]) == (1, 366)
+
+
+def test_metrics_count_requests(tmp_path):
+    with TestClient(create_app(api_settings(tmp_path))) as client:
+        client.get("/api/health")
+        client.get("/api/netops/deployments?days=0")
+        client.get("/api/nothing")
+        text = client.get("/metrics").text
+    assert 'dm_api_requests_total{method="GET",route="/api/health",status="200"} 1.0' in text
+    assert (
+        'dm_api_requests_total{method="GET",route="/api/netops/deployments",status="400"} 1.0'
+        in text
+    )
+    assert 'dm_api_requests_total{method="GET",route="<unmatched>",status="404"} 1.0' in text
+    assert (
+        'dm_api_request_duration_seconds_bucket{le="0.005",method="GET",route="/api/health"}'
+        in text
+    )
+
+
+def test_access_log_json_line_without_key(tmp_path):
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    app = create_app(api_settings(tmp_path, api_keys=(API_KEY,)))
+    access = logging.getLogger("api_service.access")
+    handler.setFormatter(next(h.formatter for h in logging.getLogger("api_service").handlers))
+    access.addHandler(handler)
+    try:
+        with TestClient(app) as client:
+            client.get("/api/stats/summary?days=3", headers={"X-API-Key": API_KEY})
+    finally:
+        access.removeHandler(handler)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert len(lines) == 1
+    entry = lines[0]
+    assert entry["path"] == "/api/stats/summary"
+    assert entry["query"] == "days=3"
+    assert entry["status"] == 200
+    assert entry["duration_ms"] > 0
+    assert entry["api_key_id"] and entry["api_key_id"] != API_KEY
+    assert API_KEY not in stream.getvalue()
+
+
+def test_cors_allows_configured_origin(tmp_path):
+    settings = api_settings(tmp_path, cors_origins=("https://dashboards.example.net",))
+    with TestClient(create_app(settings)) as client:
+        allowed = client.get("/api/health", headers={"Origin": "https://dashboards.example.net"})
+        other = client.get("/api/health", headers={"Origin": "https://elsewhere.example.org"})
+    assert allowed.headers["access-control-allow-origin"] == "https://dashboards.example.net"
+    assert "access-control-allow-origin" not in other.headers
+
+
+def test_warehouse_default_is_platform_setting(monkeypatch):
+    from api_service.settings import load_api_settings
+    from deploy_manager.settings import load_settings
+
+    monkeypatch.delenv("DM_WAREHOUSE_DIR", raising=False)
+    assert str(load_api_settings().warehouse_dir) == load_settings().warehouse_dir
+    assert os.environ.get("DM_WAREHOUSE_DIR") is None

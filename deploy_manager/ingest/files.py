@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import psycopg
@@ -17,16 +18,41 @@ def file_sha256(*paths: Path) -> str:
     return digest.hexdigest()
 
 
-def folder_sha256(folder: Path) -> str:
-    """Hash every file below ``folder`` by relative path and content (partial events excluded)."""
+def read_folder(folder: Path) -> tuple[str, dict[str, bytes]]:
+    """Read every file below ``folder`` once: its fingerprint (relative paths and contents,
+    ansible-runner's ``*-partial.json`` excluded) and the contents by relative path."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        if path.name.endswith("-partial.json"):
-            continue
-        digest.update(str(path.relative_to(folder)).encode())
-        digest.update(b"\0")
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    contents: dict[str, bytes] = {}
+    base = len(str(folder)) + 1
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            if name.endswith("-partial.json"):
+                continue
+            path = os.path.join(root, name)
+            relative = path[base:]
+            with open(path, "rb") as handle:
+                data = handle.read()
+            digest.update(relative.encode())
+            digest.update(b"\0")
+            digest.update(data)
+            contents[relative] = data
+    return digest.hexdigest(), contents
+
+
+def folder_sha256(folder: Path) -> str:
+    """Fingerprint of a folder, as read_folder computes it."""
+    return read_folder(folder)[0]
+
+
+def ingested_fingerprints(conn: psycopg.Connection, source_kind: str) -> set[tuple[str, str]]:
+    """Return every (source_path, sha256) already ingested for ``source_kind``, so a large
+    landing folder is checked with one query instead of one per file."""
+    rows = conn.execute(
+        "SELECT source_path, sha256 FROM raw.ingested_files WHERE source_kind = %s",
+        (source_kind,),
+    )
+    return {(path, sha) for path, sha in rows}
 
 
 def already_ingested(conn: psycopg.Connection, source_path: str, sha256: str) -> bool:

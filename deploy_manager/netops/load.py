@@ -16,8 +16,8 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import os
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +27,8 @@ import psycopg
 from deploy_manager.ingest.files import (
     already_ingested,
     file_sha256,
-    folder_sha256,
+    ingested_fingerprints,
+    read_folder,
     record_ingested,
 )
 from deploy_manager.ingest.quarantine import QuarantinedRecord, write_quarantine
@@ -50,7 +51,7 @@ from deploy_manager.netops.sources.json_callback import parse_json_document, par
 from deploy_manager.netops.sources.model import AnsibleParseError, ParsedRun
 from deploy_manager.netops.sources.runner_artifacts import (
     is_artifact_folder,
-    parse_artifact_folder,
+    parse_artifact_files,
 )
 
 log = logging.getLogger(__name__)
@@ -353,13 +354,22 @@ def write_runs(
     return len(runs), len(batch["ansible_host_results"]), quarantined
 
 
-def _callback_sources(folder: Path) -> Iterator[Path]:
-    for path in sorted(folder.rglob("*")):
-        if not path.is_file() or path.name.endswith(".meta.json") or path.name.startswith("."):
+def _ansible_sources(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Return the artifact folders and the other files below ``folder``, walking it once and
+    not descending into artifact folders."""
+    artifact_folders: list[Path] = []
+    callback_files: list[Path] = []
+    for root, dirs, names in os.walk(folder):
+        current = Path(root)
+        if is_artifact_folder(current):
+            artifact_folders.append(current)
+            dirs.clear()
             continue
-        if any(is_artifact_folder(parent) for parent in path.parents if folder in parent.parents):
-            continue
-        yield path
+        dirs.sort()
+        for name in sorted(names):
+            if not name.endswith(".meta.json") and not name.startswith("."):
+                callback_files.append(current / name)
+    return artifact_folders, callback_files
 
 
 def _parse_callback_file(path: Path, source_path: str) -> tuple[ParsedRun, list]:
@@ -435,17 +445,16 @@ def ingest_landing(
                 record_ingested(conn, relative, digest, kind, len(run.results), len(own))
         pending.clear()
 
-    artifact_folders = sorted(
-        p for p in ansible_dir.rglob("*") if p.is_dir() and is_artifact_folder(p)
-    )
+    artifact_folders, callback_files = _ansible_sources(ansible_dir)
+    known_runs = set() if force else ingested_fingerprints(conn, "ansible_runner")
     for folder in artifact_folders:
         relative = str(folder.relative_to(landing))
-        digest = folder_sha256(folder)
+        digest, files = read_folder(folder)
         summary.files_read += 1
-        if not force and already_ingested(conn, relative, digest):
+        if (relative, digest) in known_runs:
             summary.files_skipped += 1
             continue
-        run, bad_files = parse_artifact_folder(folder)
+        run, bad_files = parse_artifact_files(folder, files)
         run.source_path = relative
         bad = [
             QuarantinedRecord(
@@ -457,7 +466,7 @@ def ingest_landing(
         if len(pending) >= _BATCH_RUNS:
             flush()
 
-    for path in _callback_sources(ansible_dir):
+    for path in callback_files:
         relative = str(path.relative_to(landing))
         digest = file_sha256(path, path.with_name(path.name.rsplit(".", 1)[0] + ".meta.json"))
         summary.files_read += 1

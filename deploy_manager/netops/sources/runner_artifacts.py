@@ -9,11 +9,13 @@ is dropped; gaps in the counters are normal (runner omits some events).
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy_manager.ingest.files import read_folder
 from deploy_manager.ingest.text import decode_bytes
 from deploy_manager.netops.sources.model import (
     AnsibleParseError,
@@ -53,32 +55,38 @@ def is_artifact_folder(folder: Path) -> bool:
     )
 
 
-def _read_small(path: Path) -> str | None:
-    if not path.is_file():
-        return None
-    return decode_bytes(path.read_bytes()).strip()
+def _small_text(files: dict[str, bytes], name: str) -> str | None:
+    data = files.get(name)
+    return None if data is None else decode_bytes(data).strip()
 
 
-def _read_events(folder: Path) -> tuple[list[dict[str, Any]], list[BadEventFile]]:
+def _read_events(
+    folder: Path, files: dict[str, bytes]
+) -> tuple[list[dict[str, Any]], list[BadEventFile]]:
     events: list[dict[str, Any]] = []
     bad: list[BadEventFile] = []
-    events_dir = folder / "job_events"
-    if not events_dir.is_dir():
-        return events, bad
-    for path in sorted(events_dir.iterdir()):
-        if path.name.endswith("-partial.json") or not path.is_file():
+    prefix = f"job_events{os.sep}"
+    for relative in sorted(name for name in files if name.startswith(prefix)):
+        name = relative[len(prefix) :]
+        if name.endswith("-partial.json") or os.sep in name:
             continue
-        raw = decode_bytes(path.read_bytes())
-        if not _EVENT_FILE.match(path.name):
-            bad.append(BadEventFile(path, "file name is not <counter>-<uuid>.json", raw))
+        raw = decode_bytes(files[relative])
+        if not _EVENT_FILE.match(name):
+            bad.append(
+                BadEventFile(folder / relative, "file name is not <counter>-<uuid>.json", raw)
+            )
             continue
         try:
             event = json.loads(raw)
         except json.JSONDecodeError as exc:
-            bad.append(BadEventFile(path, f"invalid JSON: {exc}", raw))
+            bad.append(BadEventFile(folder / relative, f"invalid JSON: {exc}", raw))
             continue
         if not isinstance(event, dict) or "event" not in event or "counter" not in event:
-            bad.append(BadEventFile(path, "JSON object without 'event' and 'counter' keys", raw))
+            bad.append(
+                BadEventFile(
+                    folder / relative, "JSON object without 'event' and 'counter' keys", raw
+                )
+            )
             continue
         events.append(event)
     return events, bad
@@ -111,9 +119,16 @@ def _parse_rc(text: str | None) -> int | None:
 
 def parse_artifact_folder(folder: Path) -> tuple[ParsedRun, list[BadEventFile]]:
     """Parse one artifact folder; event files that cannot be read are returned apart."""
-    status = _read_small(folder / "status")
-    rc = _parse_rc(_read_small(folder / "rc"))
-    raw_events, bad = _read_events(folder)
+    return parse_artifact_files(folder, read_folder(folder)[1])
+
+
+def parse_artifact_files(
+    folder: Path, files: dict[str, bytes]
+) -> tuple[ParsedRun, list[BadEventFile]]:
+    """Parse an artifact folder already read into ``files`` (contents by relative path)."""
+    status = _small_text(files, "status")
+    rc = _parse_rc(_small_text(files, "rc"))
+    raw_events, bad = _read_events(folder, files)
     events, duplicates = _dedupe(raw_events)
 
     playbook = next(
@@ -134,7 +149,7 @@ def parse_artifact_folder(folder: Path) -> tuple[ParsedRun, list[BadEventFile]]:
         event_count=len(events),
         duplicate_events=duplicates,
     )
-    stdout = _read_small(folder / "stdout")
+    stdout = _small_text(files, "stdout")
     if stdout and (match := _VERSION.search(stdout)):
         run.ansible_version = match.group(1)
 

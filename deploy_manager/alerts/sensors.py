@@ -78,6 +78,8 @@ def _reconcile(
     to_raise = raised_checks + [c for key, c in wanted.items() if key not in is_open]
     to_clear = cleared_checks + sorted(is_open - wanted.keys())
     with conn.transaction():
+        for key in is_open & wanted.keys():
+            store.refresh_alert(conn, wanted[key])
         for condition in to_raise:
             if store.raise_alert(conn, condition) is not None:
                 tick.raised += 1

@@ -103,6 +103,28 @@ def raise_alert(conn: psycopg.Connection, condition: AlertCondition) -> int | No
     return row[0] if row else None
 
 
+def refresh_alert(conn: psycopg.Connection, condition: AlertCondition) -> bool:
+    """Update the message and details of the open alert of ``condition`` when they changed,
+    for example the days a late site is behind; return whether a row changed. No webhook
+    message follows, because the condition itself goes on."""
+    row = conn.execute(
+        "UPDATE ops.alerts SET message = %s, details = %s, partition_date = %s"
+        " WHERE alert_key = %s AND cleared_at IS NULL"
+        " AND (message, details, partition_date) IS DISTINCT FROM (%s, %s::jsonb, %s)"
+        " RETURNING id",
+        (
+            condition.message,
+            json.dumps(condition.details, default=str),
+            condition.partition_date,
+            condition.alert_key,
+            condition.message,
+            json.dumps(condition.details, default=str),
+            condition.partition_date,
+        ),
+    ).fetchone()
+    return row is not None
+
+
 def clear_alert(conn: psycopg.Connection, alert_key: str) -> int | None:
     """Set ``cleared_at`` on the open alert of ``alert_key``; return its id, or None when no
     alert of that key is open."""

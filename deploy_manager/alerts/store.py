@@ -105,7 +105,7 @@ def raise_alert(conn: psycopg.Connection, condition: AlertCondition) -> int | No
 
 def refresh_alert(conn: psycopg.Connection, condition: AlertCondition) -> bool:
     """Update the message and details of the open alert of ``condition`` when they changed,
-    for example the days a late site is behind; return whether a row changed. No webhook
+    for example the days a late site is behind. Return whether a row changed. No webhook
     message follows, because the condition itself goes on."""
     row = conn.execute(
         "UPDATE ops.alerts SET message = %s, details = %s, partition_date = %s"

@@ -152,6 +152,29 @@ def test_raise_is_deduplicated_until_cleared(fresh_database):
     assert len(_rows(fresh_database)) == 2
 
 
+def test_refresh_updates_open_alert_only(fresh_database):
+    changed = store.AlertCondition(
+        kind="threshold",
+        severity="error",
+        asset_key="kpi/site_health_daily",
+        name="deployment_success_rate",
+        scope="S1",
+        site_id="S1",
+        message="site S1 is further below the limit",
+        details={"value": 40.0},
+    )
+    with psycopg.connect(fresh_database) as conn:
+        store.raise_alert(conn, _condition())
+        refreshed = store.refresh_alert(conn, changed)
+        unchanged = store.refresh_alert(conn, changed)
+        conn.commit()
+    [row] = _rows(fresh_database)
+    assert refreshed
+    assert not unchanged
+    assert row["message"] == "site S1 is further below the limit"
+    assert row["details"] == {"value": 40.0}
+
+
 def test_list_alerts_filters(fresh_database):
     with psycopg.connect(fresh_database) as conn:
         store.raise_alert(conn, _condition("S1"))
@@ -324,7 +347,11 @@ def test_registration_thresholds_need_the_5g_asset(tmp_path, fresh_database, ale
         "core5g.registration_kpis",
         day,
         "S1",
-        {"registration_success_rate": [99.9], "registration_latency_p95_ms": [2500.0]},
+        {
+            "amf_instance": ["amf-1", "amf-2"],
+            "success_rate": [99.9, 99.0],
+            "p95_latency": [250.0, 2500.0],
+        },
     )
     without = _with_alert_sensor(Definitions())
     with_asset = _with_alert_sensor(
@@ -381,3 +408,60 @@ def test_world_reconcile_failure_alerts_once(platform_world, alert_env, monkeypa
     assert len(cleared) == 1
     assert cleared[0]["cleared_at"] is not None
     assert [m["event"] for m in alert_env.messages] == ["raised", "cleared"]
+
+
+@pytest.fixture
+def api_client(tmp_path, fresh_database, monkeypatch):
+    from litestar.testing import TestClient
+
+    from api_service.app import create_app
+    from api_service.settings import ApiSettings
+
+    monkeypatch.setenv("DM_POSTGRES_URL", fresh_database)
+    with TestClient(create_app(ApiSettings(warehouse_dir=tmp_path))) as client:
+        yield client
+
+
+def test_api_lists_alerts_with_filters(api_client, fresh_database):
+    with psycopg.connect(fresh_database) as conn:
+        store.raise_alert(conn, _condition("S1"))
+        store.raise_alert(conn, _condition("S2"))
+        store.raise_alert(conn, _condition("S2", kind="freshness"))
+        store.clear_alert(conn, _condition("S2").alert_key)
+        conn.commit()
+    open_alerts = api_client.get("/api/alerts").json()
+    filtered = api_client.get(
+        "/api/alerts", params={"status": "all", "site_id": "S2", "kind": "threshold"}
+    ).json()
+    assert open_alerts["count"] == 2
+    assert {(a["site_id"], a["kind"]) for a in open_alerts["alerts"]} == {
+        ("S1", "threshold"),
+        ("S2", "freshness"),
+    }
+    assert filtered["count"] == 1
+    assert filtered["alerts"][0]["status"] == "cleared"
+    assert filtered["alerts"][0]["cleared_at"] is not None
+    assert api_client.get("/api/alerts", params={"limit": 1}).json()["count"] == 1
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"kind": "drift"}, "'drift'"),
+        ({"status": "closed"}, "'closed'"),
+        ({"site_id": "A|B"}, "'A|B'"),
+        ({"limit": "0"}, "'0'"),
+        ({"severity": "error"}, "'severity'"),
+    ],
+)
+def test_api_rejects_bad_alert_filters(api_client, params, named):
+    response = api_client.get("/api/alerts", params=params)
+    assert response.status_code == 400
+    assert named in response.json()["detail"]
+
+
+def test_api_alerts_unavailable_without_database(api_client, monkeypatch):
+    monkeypatch.setenv("DM_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/dm_no_such_db")
+    response = api_client.get("/api/alerts")
+    assert response.status_code == 503
+    assert "DM_POSTGRES_URL" in response.json()["detail"]

@@ -28,8 +28,8 @@ from deploy_manager.settings import load_settings
 log = logging.getLogger(__name__)
 
 DEFAULT_LIMIT = 100
-# The default deadline of one PostgreSQL connection attempt, so an API request never hangs
-# on an unreachable database.
+# Seconds one PostgreSQL connection attempt may take, so an unreachable database fails the
+# request with 503 instead of holding it for the driver's default wait.
 CONNECT_TIMEOUT_SECONDS = 5
 
 Status = Annotated[

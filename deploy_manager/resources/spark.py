@@ -30,6 +30,9 @@ def spark_config(settings: Settings) -> dict[str, str]:
         # Re-materializing a (date, site) partition replaces that partition alone.
         "spark.sql.sources.partitionOverwriteMode": "dynamic",
         "spark.hadoop.hive.exec.dynamic.partition.mode": "nonstrict",
+        # Otherwise the metastore lists the files of every partition a write adds, one call
+        # per partition, to store size statistics nothing here reads.
+        "spark.hadoop.hive.stats.autogather": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
         "spark.ui.enabled": "false",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
+from deploy_manager.core5g.assets import CORE5G_ASSETS
+from deploy_manager.core5g.settings import Core5gSettings
 from deploy_manager.ingest.assets import landing_ingest
 from deploy_manager.kpi.assets import site_health_daily
 from deploy_manager.netops.assets import (
@@ -11,6 +13,7 @@ from deploy_manager.netops.assets import (
     ansible_raw_tables,
     deployment_failure_analysis,
 )
+from deploy_manager.netops.devices.assets import config_drift, device_health, device_raw_tables
 from deploy_manager.operations import with_operations
 from deploy_manager.resources.database import PlatformSettings, RawDatabase
 from deploy_manager.resources.spark import pyspark_resource
@@ -20,6 +23,10 @@ PARTITIONED_ASSETS = [
     ansible_raw_tables,
     ansible_deployment_metrics,
     deployment_failure_analysis,
+    device_raw_tables,
+    device_health,
+    config_drift,
+    *CORE5G_ASSETS,
     site_health_daily,
 ]
 
@@ -44,6 +51,7 @@ def build_definitions(settings: Settings) -> Definitions:
             "platform": PlatformSettings.from_settings(settings),
             "raw_db": RawDatabase(url=settings.postgres_url),
             "pyspark": pyspark_resource(settings),
+            "core5g": Core5gSettings.from_env(),
         },
         # One process per run: one Spark session, and the embedded Derby metastore admits one
         # JVM at a time.

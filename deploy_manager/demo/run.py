@@ -1,5 +1,6 @@
-"""The main job: real ansible-runner runs for today, generated runs for the days before,
-ingested and materialized through Dagster, then the KPIs per site printed."""
+"""The main job: real ansible-runner runs for today, generated runs, device metrics, config
+backups and Open5GS 5G core data for the days before, ingested and materialized through
+Dagster, then the KPIs and health score per site printed."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
+from deploy_manager.demo.core5g import (
+    ensure_pseudonym_key,
+    print_core5g_kpis,
+    write_core5g_demo_landing,
+)
+from deploy_manager.netops.devices.generator import write_device_landing
 from deploy_manager.netops.generator import hosts_of, site_ids, write_artifacts
 from deploy_manager.settings import Settings
 
@@ -106,6 +113,7 @@ def print_site_kpis(spark, first: date, last: date) -> None:
             F.sum("failed").alias("failed"),
             F.sum("incomplete").alias("incomplete"),
             F.sum("failure_count").alias("failures"),
+            F.avg("health_score").alias("health"),
         )
         .orderBy("site_id")
         .collect()
@@ -113,15 +121,17 @@ def print_site_kpis(spark, first: date, last: date) -> None:
     print(f"\nDeployment KPIs per site, {first} to {last}:")
     print(
         f"{'site':<10}{'runs':>6}{'ok':>6}{'failed':>8}{'incompl.':>10}{'success %':>11}"
-        f"{'failures':>10}"
+        f"{'failures':>10}{'health':>8}"
     )
     for row in rows:
         finished = row["ok"] + row["failed"]
         success = f"{100.0 * row['ok'] / finished:.1f}" if finished else "-"
+        health = f"{row['health']:.1f}" if row["health"] is not None else "-"
         print(
             f"{row['site_id']:<10}{row['runs']:>6}{row['ok']:>6}{row['failed']:>8}"
-            f"{row['incomplete']:>10}{success:>11}{row['failures']:>10}"
+            f"{row['incomplete']:>10}{success:>11}{row['failures']:>10}{health:>8}"
         )
+    print("health: mean daily site health score, 0 to 100 (see the README, 'Site health score')")
 
 
 def run_demo(settings: Settings, days: int = 3, fresh: bool = True) -> int:
@@ -131,7 +141,7 @@ def run_demo(settings: Settings, days: int = 3, fresh: bool = True) -> int:
     from deploy_manager.definitions import build_definitions
     from deploy_manager.pipeline import ingest, materialize_rectangle
 
-    total = 5
+    total = 7
     started = time.monotonic()
     landing = settings.landing_dir
     if fresh and landing.exists():
@@ -156,14 +166,29 @@ def run_demo(settings: Settings, days: int = 3, fresh: bool = True) -> int:
     )
     print(f"      {len(generated)} runs, {sum(g.events for g in generated)} events", flush=True)
 
+    _progress(4, total, f"generating device metrics and config backups for {days} earlier days")
+    devices = write_device_landing(landing, sites=len(sites), days=days, start=first)
+    print(
+        f"      {devices.metrics_samples} samples, {devices.backups} backups, "
+        f"{len(devices.deployments)} deployments",
+        flush=True,
+    )
+
+    _progress(5, total, f"generating Open5GS logs, scrapes and CDRs for {days} earlier days")
+    core5g = write_core5g_demo_landing(landing, sites, first, days)
+    print(f"      {core5g.registrations} registrations in {core5g.files} files", flush=True)
+    key_file = ensure_pseudonym_key(settings.data_dir)
+    if key_file:
+        print(f"      pseudonymisation key: {key_file} (DM_PSEUDONYM_KEY was unset)", flush=True)
+
     instance = DagsterInstance.get()
     defs = build_definitions(settings)
-    _progress(4, total, "ingesting the landing folder (Dagster job ingest_landing)")
+    _progress(6, total, "ingesting the landing folder (Dagster job ingest_landing)")
     if not ingest(defs, instance).success:
         print("ingest failed: see the Dagster log above", file=sys.stderr)
         return 1
 
-    _progress(5, total, f"materializing {first}..{today} x {len(sites)} sites in one run")
+    _progress(7, total, f"materializing {first}..{today} x {len(sites)} sites in one run")
     result = materialize_rectangle(defs, instance, first, today)
     if not result.success:
         print("materialization failed: see the Dagster log above", file=sys.stderr)
@@ -172,5 +197,6 @@ def run_demo(settings: Settings, days: int = 3, fresh: bool = True) -> int:
     from pyspark.sql import SparkSession
 
     print_site_kpis(SparkSession.getActiveSession(), first, today)
+    print_core5g_kpis(SparkSession.getActiveSession(), first, today)
     print(f"\ndone in {time.monotonic() - started:.0f} s; warehouse {settings.warehouse_dir}")
     return 0

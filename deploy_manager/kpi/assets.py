@@ -68,9 +68,8 @@ def read_core5g_mart(
 def site_health_daily(
     context: AssetExecutionContext, pyspark: PySparkResource, platform: PlatformSettings
 ) -> MaterializeResult:
-    """A site's day at a glance, one row per (date, site): deployment runs and rates, failures
-    and the most frequent error, device health, configuration drift, 5G registrations and
-    session setups, and a health score, from the NetOps and 5G core marts."""
+    """A site's day at a glance, one row per (date, site): deployments, failures, device
+    health, configuration drift, 5G registrations and session setups, and a health score."""
     started = time.monotonic()
     spark = pyspark.spark_session
     dates, sites = split_partition_keys(context.partition_keys)

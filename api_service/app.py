@@ -32,6 +32,7 @@ from api_service.controllers.stats import StatsController
 from api_service.errors import handle_exception
 from api_service.metrics import ApiMetrics, ObserverMiddleware, configure_logging, metrics_endpoint
 from api_service.queries.common import ALL_TABLES
+from api_service.response_cache import ResponseCacheMiddleware
 from api_service.security import ApiKeys, RateLimiter, SecurityMiddleware
 from api_service.service import KpiService
 from api_service.settings import ApiSettings, load_api_settings
@@ -132,6 +133,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         middleware=[
             DefineMiddleware(ObserverMiddleware, metrics=metrics),
             DefineMiddleware(SecurityMiddleware, keys=keys, limiter=limiter),
+            DefineMiddleware(ResponseCacheMiddleware, max_entries=settings.cache_entries),
         ],
         exception_handlers={Exception: handle_exception},
         openapi_config=_openapi_config(keys),

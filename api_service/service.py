@@ -11,6 +11,7 @@ from litestar.di import NamedDependency
 from api_service.errors import InvalidParameterError, SiteNotFoundError
 from api_service.params import PARAMETER_RULES, SITE_ID_PATTERN
 from api_service.queries.common import ALL_TABLES, Thresholds
+from api_service.response_cache import record_tables_read
 from api_service.schemas import HealthResponse, TableHealth
 from api_service.settings import ApiSettings
 from api_service.tables import TableSnapshot, TableStore
@@ -51,6 +52,7 @@ class KpiService:
                 await self.require_site(site_id)
             params["site_id"] = site_id
         snapshots = await self.store.snapshots(tables)
+        record_tables_read([(self.store.table(n), s.version) for n, s in snapshots.items()])
         key = (query, *params.items())
         return await self.store.cached(key, snapshots, query, self.thresholds, **params)
 
@@ -60,6 +62,8 @@ class KpiService:
                 f"site_id {site_id!r} is invalid: {PARAMETER_RULES['site_id']}"
             )
         snapshots = await self.store.snapshots(ALL_TABLES)
+        # Whether the site exists depends on every table, so a cached response does too.
+        record_tables_read([(self.store.table(n), s.version) for n, s in snapshots.items()])
         if not any(site_id in snapshot.sites for snapshot in snapshots.values()):
             raise SiteNotFoundError(site_id)
 

@@ -1,0 +1,97 @@
+"""Serve a repeated GET from the bytes of its earlier response while its tables are unchanged.
+
+The query results are cached already (``TableStore.cached``), but each request would still
+pay for parameter parsing, dependency injection and JSON encoding. This middleware keys the
+encoded 200 responses on the path and the raw query string. It sends a kept response again
+while every table the response was computed from has the same version and is not due for a
+check. A response counts as cacheable only when the request read its tables through
+``KpiService.run``, which records them in ``TABLES_READ``. Health responses carry the time
+of the request and are not cached.
+
+The middleware sits behind the API key check and the rate limit, so it only serves requests
+that are allowed, and in front of the handlers.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections import OrderedDict
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from api_service.tables import WarehouseTable
+
+# The tables (and the versions) that the request being served read, or None outside of it.
+TABLES_READ: contextvars.ContextVar[list[tuple[WarehouseTable, int]] | None] = (
+    contextvars.ContextVar("tables_read", default=None)
+)
+
+
+def record_tables_read(tables: list[tuple[WarehouseTable, int]]) -> None:
+    """Note the tables a response is computed from, when a response cache is listening."""
+    listening = TABLES_READ.get()
+    if listening is not None:
+        listening.extend(tables)
+
+
+class _Entry:
+    __slots__ = ("body", "start", "tables")
+
+    def __init__(self, start: Message, body: Message, tables: tuple) -> None:
+        self.start = start
+        self.body = body
+        self.tables = tables
+
+    def is_current(self) -> bool:
+        return all(
+            not table.needs_check() and table.snapshot.version == version
+            for table, version in self.tables
+        )
+
+
+class ResponseCacheMiddleware:
+    """Keep the last ``max_entries`` cacheable 200 responses, least recently used dropped."""
+
+    def __init__(self, app: ASGIApp, max_entries: int) -> None:
+        self.app = app
+        self.max_entries = max_entries
+        self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        key = (scope["path"], scope.get("query_string", b""))
+        entry = self._entries.get(key)
+        if entry is not None and entry.is_current():
+            self._entries.move_to_end(key)
+            await send(entry.start)
+            await send(entry.body)
+            return
+        await self._serve_and_keep(key, scope, receive, send)
+
+    async def _serve_and_keep(
+        self, key: tuple[str, bytes], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        messages: list[Any] = []
+
+        async def keep(message: Message) -> None:
+            messages.append(message)
+            await send(message)
+
+        read: list[tuple[WarehouseTable, int]] = []
+        token = TABLES_READ.set(read)
+        try:
+            await self.app(scope, receive, keep)
+        finally:
+            TABLES_READ.reset(token)
+        if not read or len(messages) != 2 or messages[0].get("status") != 200:
+            return
+        start, body = messages
+        if body.get("more_body"):
+            return
+        self._entries[key] = _Entry(start, body, tuple(dict.fromkeys(read)))
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)

@@ -134,14 +134,16 @@ class FailuresResponse(Struct, frozen=True):
 class RegistrationTotals(Struct, frozen=True):
     """Registration attempts summed over (date, site, AMF instance) rows.
 
-    ``avg_latency`` is the mean of the rows' means weighted by their attempts. Percentiles
-    cannot be combined across rows, so ``max_p95_latency`` and ``max_p99_latency`` are the
-    worst row's.
+    ``total_attempts`` = successful + failed (rejected) + no_response, and ``success_rate`` is
+    successful / total_attempts. Latencies are in ms over successful attempts: ``avg_latency``
+    is the mean of the rows' means weighted by their latency samples. Percentiles cannot be
+    combined across rows, so ``max_p95_latency`` and ``max_p99_latency`` are the worst row's.
     """
 
     total_attempts: int = 0
     successful: int = 0
     failed: int = 0
+    no_response: int = 0
     success_rate: float | None = None
     avg_latency: float | None = None
     max_p95_latency: float | None = None
@@ -170,6 +172,9 @@ class RegistrationKpisResponse(Struct, frozen=True):
 
 
 class RegistrationFailureGroup(Struct, frozen=True):
+    """Failed registrations of one outcome (reject or no_response) and 5GMM cause."""
+
+    outcome: str | None
     cause_code: int | None
     cause_name: str | None
     attempts: int
@@ -223,9 +228,28 @@ class RegistrationOverview(Struct, frozen=True):
     totals: RegistrationTotals
 
 
+class SiteScore(Struct, frozen=True):
+    site_id: str
+    avg_health_score: float
+
+
+class HealthScoreOverview(Struct, frozen=True):
+    """Daily site health scores (0 to 100) of the KPI table over the window.
+
+    ``avg_health_score`` weighs every (date, site) row the same. The lists are empty and the
+    mean is NULL while the table has no ``health_score`` column.
+    """
+
+    source: Source
+    sites: int
+    avg_health_score: float | None
+    lowest_sites: list[SiteScore]
+
+
 class OverviewResponse(Struct, frozen=True):
     netops: NetopsOverview
     core5g: RegistrationOverview = field(name="5g")
+    site_health: HealthScoreOverview | None = None
 
 
 class SiteNetops(Struct, frozen=True):

@@ -35,7 +35,8 @@ def handler_parameters(handler: HTTPRouteHandler) -> frozenset[str]:
 
 async def reject_unknown_query_parameters(request: Request) -> None:
     """Reject a query parameter the endpoint does not take, such as a misspelt filter that
-    would otherwise be ignored and widen the result."""
+    would otherwise be ignored and widen the result, and a parameter given more than once,
+    since every parameter takes one value."""
     allowed = handler_parameters(request.route_handler) - request.path_params.keys()
     for name in request.query_params:
         if name not in allowed:
@@ -43,4 +44,9 @@ async def reject_unknown_query_parameters(request: Request) -> None:
             raise InvalidParameterError(
                 f"query parameter {name!r} is unknown: {request.method} {request.url.path} "
                 f"takes {expected}"
+            )
+        count = len(request.query_params.getall(name))
+        if count > 1:
+            raise InvalidParameterError(
+                f"query parameter {name!r} is given {count} times: give it once"
             )

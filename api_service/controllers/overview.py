@@ -25,11 +25,12 @@ class DeploymentManagerController(Controller):
 
     @get("/overview", summary="Platform overview", responses=PROTECTED_RESPONSES)
     async def overview(self, service: Service, days: Days = DEFAULT_DAYS) -> OverviewResponse:
-        """Deployment run counts and success rates, sites per health status, failures and 5G
-        registration KPIs over the last ``days`` materialized dates of each table."""
+        """Deployment run counts and success rates, sites per health status, failures, 5G
+        registration KPIs and site health scores over the last ``days`` materialized dates
+        of each table."""
         return await service.run(
             queries.overview,
-            (DEPLOYMENT_METRICS, FAILURE_ANALYSIS, REGISTRATION_KPIS),
+            (DEPLOYMENT_METRICS, FAILURE_ANALYSIS, REGISTRATION_KPIS, SITE_HEALTH),
             days=days,
         )
 

@@ -33,6 +33,8 @@ REGISTRATION_COLUMNS = [
     ("total_attempts", pa.int64()),
     ("successful", pa.int64()),
     ("failed", pa.int64()),
+    ("no_response", pa.int64()),
+    ("latency_samples", pa.int64()),
     ("avg_latency", pa.float64()),
     ("p95_latency", pa.float64()),
     ("p99_latency", pa.float64()),
@@ -43,21 +45,23 @@ REGISTRATION_COLUMNS = [
 def registration_sums(table: pa.Table, keys: Sequence[str]) -> list[dict[str, Any]]:
     """Sum the registration counts of ``table`` per ``keys`` (one row for no keys).
 
-    The mean latency is weighted by the attempts of each row, which are the registrations
-    whose latency the row's mean covers.
+    A row's mean latency covers its ``latency_samples`` successful attempts, so the means are
+    weighted by those. A mart without that column is weighted by its attempts.
     """
     table = with_columns(table, REGISTRATION_COLUMNS)
     latency = table["avg_latency"]
-    attempts = pc.cast(pc.fill_null(table["total_attempts"], 0), pa.float64())
-    table = table.append_column("latency_total", pc.multiply(latency, attempts)).append_column(
-        "latency_attempts", pc.if_else(pc.is_null(latency), 0.0, attempts)
+    samples = pc.coalesce(table["latency_samples"], table["total_attempts"])
+    weights = pc.cast(pc.fill_null(samples, 0), pa.float64())
+    table = table.append_column("latency_total", pc.multiply(latency, weights)).append_column(
+        "latency_weight", pc.if_else(pc.is_null(latency), 0.0, weights)
     )
     aggregations = [
         ("total_attempts", "sum"),
         ("successful", "sum"),
         ("failed", "sum"),
+        ("no_response", "sum"),
         ("latency_total", "sum"),
-        ("latency_attempts", "sum"),
+        ("latency_weight", "sum"),
         ("p95_latency", "max"),
         ("p99_latency", "max"),
         ("date", "max"),
@@ -70,14 +74,15 @@ def registration_sums(table: pa.Table, keys: Sequence[str]) -> list[dict[str, An
 def registration_totals(sums: Mapping[str, Any]) -> RegistrationTotals:
     attempts = number(sums.get("total_attempts_sum"))
     successful = number(sums.get("successful_sum"))
-    latency_attempts = sums.get("latency_attempts_sum") or 0.0
+    latency_weight = sums.get("latency_weight_sum") or 0.0
     latency_total = sums.get("latency_total_sum")
     return RegistrationTotals(
         total_attempts=attempts,
         successful=successful,
         failed=number(sums.get("failed_sum")),
+        no_response=number(sums.get("no_response_sum")),
         success_rate=rate(successful, attempts),
-        avg_latency=rounded(latency_total / latency_attempts) if latency_attempts else None,
+        avg_latency=rounded(latency_total / latency_weight) if latency_weight else None,
         max_p95_latency=rounded(sums.get("p95_latency_max")),
         max_p99_latency=rounded(sums.get("p99_latency_max")),
     )
@@ -152,7 +157,7 @@ def registration_failures(
     site_id: str | None,
     limit: int,
 ) -> RegistrationFailuresResponse:
-    """Rejected registrations per 5GMM cause over the window, most frequent first.
+    """Failed registrations per outcome and 5GMM cause over the window, most frequent first.
 
     ``distinct_ues`` is summed over the (date, site, AMF instance) rows, so a UE rejected on
     two days counts twice.
@@ -164,6 +169,7 @@ def registration_failures(
         selection.rows,
         [
             ("amf_instance", pa.string()),
+            ("outcome", pa.string()),
             ("cause_code", pa.int64()),
             ("cause_name", pa.string()),
             ("attempts", pa.int64()),
@@ -172,7 +178,7 @@ def registration_failures(
             ("last_seen", pa.timestamp("us", tz="UTC")),
         ],
     )
-    grouped = table.group_by(["cause_code", "cause_name"], use_threads=False).aggregate(
+    grouped = table.group_by(["outcome", "cause_code", "cause_name"], use_threads=False).aggregate(
         [
             ("attempts", "sum"),
             ("distinct_ues", "sum"),
@@ -184,10 +190,16 @@ def registration_failures(
     )
     ordered = sorted(
         grouped.to_pylist(),
-        key=lambda r: (-number(r["attempts_sum"]), r["cause_code"] is None, r["cause_code"] or 0),
+        key=lambda r: (
+            -number(r["attempts_sum"]),
+            r["outcome"] or "",
+            r["cause_code"] is None,
+            r["cause_code"] or 0,
+        ),
     )
     rows = [
         RegistrationFailureGroup(
+            outcome=r["outcome"],
             cause_code=None if r["cause_code"] is None else int(r["cause_code"]),
             cause_name=r["cause_name"],
             attempts=number(r["attempts_sum"]),

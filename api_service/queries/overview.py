@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from statistics import fmean
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from api_service.queries.common import (
     CONFIG_DRIFT,
@@ -35,6 +36,7 @@ from api_service.queries.netops import (
 )
 from api_service.queries.rows import CONFIG_DRIFT_VIEW, DEVICE_HEALTH_VIEW, summarize
 from api_service.schemas import (
+    HealthScoreOverview,
     NetopsOverview,
     NetopsSla,
     OverviewResponse,
@@ -44,6 +46,7 @@ from api_service.schemas import (
     SiteNetops,
     SiteRegistrations,
     SiteResponse,
+    SiteScore,
     Source,
     SummaryResponse,
 )
@@ -51,12 +54,14 @@ from api_service.tables import TableSnapshot
 
 STATUSES = ("healthy", "degraded", "critical", "unknown")
 SITE_TOP_FAILURES = 5
+LOWEST_SITES = 5
 
 
 def overview(
     snapshots: Mapping[str, TableSnapshot], thresholds: Thresholds, *, days: int
 ) -> OverviewResponse:
-    """Deployment and registration totals over the window, and the sites per status.
+    """Deployment and registration totals over the window, the sites per status, and the
+    daily health scores.
 
     A site's status comes from its success rate over the whole window, by the thresholds
     of the marts' ``deployment_status``.
@@ -64,6 +69,7 @@ def overview(
     deployments = select(snapshots[DEPLOYMENT_METRICS], days)
     failures = select(snapshots[FAILURE_ANALYSIS], days)
     registrations = select(snapshots[REGISTRATION_KPIS], days)
+    site_health = select(snapshots[SITE_HEALTH], days)
     by_status = dict.fromkeys(STATUSES, 0)
     site_count = 0
     if not deployments.empty:
@@ -86,6 +92,29 @@ def overview(
             amf_instances=amf_instances,
             totals=registration_totals,
         ),
+        site_health=health_scores(site_health.source, site_health.rows),
+    )
+
+
+def health_scores(source: Source, rows: pa.Table | None) -> HealthScoreOverview:
+    """Return the mean health score over the window and the sites with the lowest means."""
+    if rows is None or rows.num_rows == 0 or "health_score" not in rows.column_names:
+        return HealthScoreOverview(
+            source=source, sites=_distinct_sites(rows), avg_health_score=None, lowest_sites=[]
+        )
+    means = rows.group_by(["site_id"], use_threads=False).aggregate([("health_score", "mean")])
+    scored = [
+        SiteScore(site_id=row["site_id"], avg_health_score=round(row["health_score_mean"], 2))
+        for row in means.to_pylist()
+        if row["health_score_mean"] is not None
+    ]
+    scored.sort(key=lambda score: (score.avg_health_score, score.site_id))
+    mean = pc.mean(rows["health_score"]).as_py()
+    return HealthScoreOverview(
+        source=source,
+        sites=_distinct_sites(rows),
+        avg_health_score=None if mean is None else round(mean, 2),
+        lowest_sites=scored[:LOWEST_SITES],
     )
 
 
@@ -109,6 +138,7 @@ def site(
     registrations = select(snapshots[REGISTRATION_KPIS], days, site_id)
     devices = select(snapshots[DEVICE_HEALTH], days, site_id)
     drift = select(snapshots[CONFIG_DRIFT], days, site_id)
+
     totals = overall_totals(deployments.rows)
     top_failures, _, _ = failure_groups(failures.rows, SITE_TOP_FAILURES)
     daily_rows = [] if daily.rows is None else records(sort_rows(daily.rows, ()))

@@ -35,7 +35,7 @@ Aggregate = tuple[str, str, str]  # output name, column, pyarrow.compute functio
 
 @dataclass(frozen=True)
 class RowsView:
-    """How one mart is listed: its sort keys, filters on its columns and its summary."""
+    """Listing of one mart: its sort keys and the aggregates of its summary."""
 
     table: str
     sort_keys: Sequence[str]
@@ -48,36 +48,42 @@ class RowsView:
 
 SESSION_KPIS_VIEW = RowsView(
     table=SESSION_KPIS,
-    sort_keys=("smf_instance", "dnn", "s_nssai"),
+    sort_keys=("smf_instance",),
     aggregates=(
         ("attempts", "attempts", "sum"),
         ("successes", "successes", "sum"),
         ("failures", "failures", "sum"),
+        ("no_response", "no_response", "sum"),
+        ("max_p95_latency", "p95_latency", "max"),
     ),
     distinct_counts=("smf_instance",),
     rates=(("setup_success_rate", ("successes",), ("attempts",)),),
 )
 CELL_THROUGHPUT_VIEW = RowsView(
     table=CELL_THROUGHPUT,
-    sort_keys=("cell_id", "nr_cell_id"),
+    sort_keys=("nr_cell_id", "tac"),
     aggregates=(
         ("uplink_octets", "uplink_octets", "sum"),
         ("downlink_octets", "downlink_octets", "sum"),
-        ("max_uplink_mbps", "uplink_mbps", "max"),
-        ("max_downlink_mbps", "downlink_mbps", "max"),
+        ("sessions", "sessions", "sum"),
+        ("max_throughput_bps", "throughput_bps", "max"),
+        ("max_active_throughput_bps", "active_throughput_bps", "max"),
     ),
-    distinct_counts=("cell_id", "nr_cell_id"),
+    distinct_counts=("nr_cell_id",),
 )
 NF_HEALTH_VIEW = RowsView(
     table=NF_HEALTH,
-    sort_keys=("nf_type", "nf_instance"),
+    sort_keys=("nf", "instance"),
     aggregates=(
         ("scrapes", "scrapes", "sum"),
+        ("expected_scrapes", "expected_scrapes", "sum"),
         ("restarts", "restarts", "sum"),
-        ("avg_availability_pct", "availability_pct", "mean"),
+        ("counter_resets", "counter_resets", "sum"),
+        ("quality_issues", "quality_issues", "sum"),
         ("min_availability_pct", "availability_pct", "min"),
     ),
-    distinct_counts=("nf_instance",),
+    distinct_counts=("instance",),
+    rates=(("availability_pct", ("scrapes",), ("expected_scrapes",)),),
 )
 DEVICE_HEALTH_VIEW = RowsView(
     table=DEVICE_HEALTH,

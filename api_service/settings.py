@@ -92,6 +92,18 @@ class ApiSettings:
         return bool(self.api_keys)
 
 
+def _warehouse_folder(location: str) -> Path:
+    """Return the warehouse as a local folder; the API lists it with os.scandir."""
+    if location.startswith("file://"):
+        return Path(location.removeprefix("file://"))
+    if "://" in location:
+        raise ApiSettingsError(
+            f"DM_WAREHOUSE_DIR={location!r} is not a local folder: the API reads the warehouse "
+            "with local file calls, so mount it and set DM_WAREHOUSE_DIR to the mount point"
+        )
+    return Path(location)
+
+
 def load_api_settings() -> ApiSettings:
     """Read the API settings from the environment; call again after changing a variable."""
     platform = load_platform_settings()
@@ -105,7 +117,7 @@ def load_api_settings() -> ApiSettings:
             f"DM_API_LOG_LEVEL={log_level!r} is invalid: use DEBUG, INFO, WARNING or ERROR"
         )
     return ApiSettings(
-        warehouse_dir=Path(_env("DM_WAREHOUSE_DIR", platform.warehouse_dir)),
+        warehouse_dir=_warehouse_folder(_env("DM_WAREHOUSE_DIR", platform.warehouse_dir)),
         api_keys=tuple(dict.fromkeys(keys)),
         rate_limit=_env_number("DM_API_RATE_LIMIT", 50.0, 0.0),
         rate_burst=int(_env_number("DM_API_RATE_BURST", 100, 1, int)),

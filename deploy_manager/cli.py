@@ -89,9 +89,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "migrate":
             return 0
         if args.command == "ingest" and args.force:
+            from deploy_manager.core5g.landing import ingest_core5g_landing
+            from deploy_manager.netops.devices.load import ingest_device_landing
             from deploy_manager.netops.load import ingest_landing
 
+            # Re-read every source here; the Dagster ingest below then registers the sites.
             print(ingest_landing(conn, settings.landing_dir, force=True))
+            print(ingest_device_landing(conn, settings.landing_dir, force=True))
+            print(ingest_core5g_landing(conn, settings.landing_dir, force=True))
             conn.commit()
 
     if args.command == "demo":

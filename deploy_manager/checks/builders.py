@@ -107,6 +107,7 @@ def build_rate_checks(
     *,
     minimum: float = 0.0,
     maximum: float = 100.0,
+    name: str = "rates_in_range",
     severity: CheckSeverity = RATE_SEVERITY,
 ) -> AssetChecksDefinition:
     """Build the check that every non-NULL value of the rate ``columns`` is in minimum..maximum.
@@ -146,7 +147,7 @@ def build_rate_checks(
 
     return build_partition_check(
         asset_key,
-        "rates_in_range",
+        name,
         f"Every value of {', '.join(columns)} lies within {minimum:g}..{maximum:g} or is NULL.",
         severity,
         evaluate,
@@ -158,6 +159,7 @@ def build_key_not_null_checks(
     asset_key: AssetKey | Sequence[str],
     columns: Sequence[str] = (),
     *,
+    name: str = "keys_not_null",
     severity: CheckSeverity = KEY_SEVERITY,
 ) -> AssetChecksDefinition:
     """Build the check that the key ``columns`` are never NULL, and that no row fell into
@@ -187,7 +189,7 @@ def build_key_not_null_checks(
 
     return build_partition_check(
         asset_key,
-        "keys_not_null",
+        name,
         f"The keys date, site_id{''.join(', ' + c for c in columns)} are never NULL.",
         severity,
         evaluate,
@@ -237,6 +239,7 @@ def build_reconcile_check(
     mart_column: str,
     raw: RawCount,
     *,
+    name: str | None = None,
     severity: CheckSeverity = RECONCILE_SEVERITY,
 ) -> AssetChecksDefinition:
     """Build the check that ``mart_column`` summed over a partition equals the raw rows
@@ -287,7 +290,7 @@ def build_reconcile_check(
 
     return build_partition_check(
         asset_key,
-        f"reconcile_{mart_column}",
+        name or f"reconcile_{mart_column}",
         f"The sum of {mart_column} per partition equals the {raw.describe()} in the partition.",
         severity,
         evaluate,
@@ -299,10 +302,11 @@ def build_percentile_order_checks(
     asset_key: AssetKey | Sequence[str],
     ordered_columns: Sequence[str],
     *,
+    name: str = "percentiles_ordered",
     severity: CheckSeverity = PERCENTILE_SEVERITY,
 ) -> AssetChecksDefinition:
-    """Build the check that latency percentiles never decrease from one column to the next,
-    for example ``["latency_p50_ms", "latency_p95_ms", "latency_p99_ms"]``; NULLs are skipped."""
+    """Build the check that percentiles never decrease from one column to the next, for
+    example ``["p95_latency", "p99_latency"]``. Rows with a NULL are skipped."""
     qualified = table_name(asset_key)
     columns = list(ordered_columns)
     if len(columns) < 2:
@@ -334,7 +338,7 @@ def build_percentile_order_checks(
 
     return build_partition_check(
         asset_key,
-        "percentiles_ordered",
+        name,
         f"In every row {' <= '.join(columns)} where both sides are present.",
         severity,
         evaluate,
@@ -347,6 +351,7 @@ def build_identity_checks(
     *,
     kinds: Sequence[str] = ALL_KINDS,
     columns: Sequence[str] | None = None,
+    name: str = "no_identity_in_clear",
     severity: CheckSeverity = IDENTITY_SEVERITY,
 ) -> AssetChecksDefinition:
     """Build the check that no string column (or only ``columns``) contains a subscriber
@@ -397,7 +402,7 @@ def build_identity_checks(
 
     return build_partition_check(
         asset_key,
-        "no_identity_in_clear",
+        name,
         f"No string value contains a subscriber identity in clear ({', '.join(kinds)}).",
         severity,
         evaluate,

@@ -1,8 +1,9 @@
 """The checks of every mart and KPI aggregate, one builder call per check.
 
-The reconcile checks tie each mart to the raw rows of its partition: every run of
+The reconcile checks tie each mart to the raw rows of its partition. Every run of
 raw.ansible_run_sites is counted in exactly one deployment row, and every failed or
-unreachable (run, host, task) in exactly one failure row.
+unreachable (run, host, task) in exactly one failure row. Every device sample of the
+partition's date is counted in exactly one device row.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from deploy_manager.checks.builders import (
     RawCount,
     build_identity_checks,
     build_key_not_null_checks,
+    build_percentile_order_checks,
     build_rate_checks,
     build_reconcile_check,
 )
@@ -20,6 +22,8 @@ from deploy_manager.checks.identity import SUBSCRIBER_KINDS_WITHOUT_IP
 DEPLOYMENTS = ["netops", "ansible_deployment_metrics"]
 FAILURES = ["netops", "deployment_failure_analysis"]
 SITE_HEALTH = ["kpi", "site_health_daily"]
+DEVICE_HEALTH = ["netops", "device_health"]
+CONFIG_DRIFT = ["netops", "config_drift"]
 
 RUN_SITES = RawCount("ansible_run_sites")
 # The failures of netops.marts.failure_results: once per (run, host, task), whatever the loop.
@@ -28,6 +32,7 @@ FAILED_TASKS = RawCount(
     distinct=("run_id", "host", "task_id"),
     where="outcome IN ('failed', 'unreachable')",
 )
+DEVICE_SAMPLES = RawCount("device_metrics", date_column="event_date")
 
 MART_CHECKS = [
     build_reconcile_check(DEPLOYMENTS, "total_executions", RUN_SITES),
@@ -43,6 +48,19 @@ MART_CHECKS = [
     build_rate_checks(SITE_HEALTH, ["success_rate", "host_success_rate"]),
     build_key_not_null_checks(SITE_HEALTH),
     build_identity_checks(SITE_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+    build_reconcile_check(DEVICE_HEALTH, "samples", DEVICE_SAMPLES),
+    build_rate_checks(
+        DEVICE_HEALTH,
+        ["availability_pct", "cpu_p50", "cpu_p95", "cpu_max", "mem_p50", "mem_p95", "mem_max"],
+    ),
+    build_percentile_order_checks(
+        DEVICE_HEALTH, ["cpu_p50", "cpu_p95", "cpu_max"], name="cpu_ordered"
+    ),
+    build_percentile_order_checks(
+        DEVICE_HEALTH, ["mem_p50", "mem_p95", "mem_max"], name="mem_ordered"
+    ),
+    build_key_not_null_checks(DEVICE_HEALTH, ["device"]),
+    build_key_not_null_checks(CONFIG_DRIFT, ["device"]),
 ]
 
 # Lateness per site of the daily aggregates, run by the freshness schedule.

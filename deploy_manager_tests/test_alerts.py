@@ -15,6 +15,7 @@ import psycopg
 import pyarrow as pa
 import pytest
 from dagster import (
+    AssetKey,
     AssetMaterialization,
     AssetSpec,
     DagsterInstance,
@@ -38,6 +39,7 @@ from .warehouse_helpers import check_definitions, run_checks, write_partition
 
 KPI_TABLE = "kpi.site_health_daily"
 REGISTRATION_KEY = ["core5g", "registration_kpis"]
+DEPLOYMENTS_KEY = AssetKey(["netops", "ansible_deployment_metrics"])
 
 
 @dataclass
@@ -375,7 +377,8 @@ def test_world_reconcile_failure_alerts_once(platform_world, alert_env, monkeypa
     warehouse = platform_world.settings.warehouse_dir
     url = platform_world.database_url
     day, site = WORLD_DATES[2], "SITE003"
-    checks = [c for c in MART_CHECKS if "netops/ansible_deployment_metrics" in str(c.check_keys)]
+    checks = [c for c in MART_CHECKS if {k.asset_key for k in c.check_keys} == {DEPLOYMENTS_KEY}]
+    assert len(checks) == 4
     checks_defs = check_definitions(checks, warehouse, url)
     instance = platform_world.instance
     with psycopg.connect(url) as conn:

@@ -1,14 +1,16 @@
 """Property-based checks of the REST API against its own OpenAPI schema (schemathesis).
 
 For every operation of the served schema, schemathesis generates valid requests and requests
-that violate the schema, and checks each response: no server error, a documented status code
-and content type, a body that matches the documented schema, and invalid requests rejected.
-API keys are configured, so it also checks that requests without a key are rejected.
-Examples per operation and mode are bounded so that the run takes well under two minutes on
-two cores.
+that violate the schema. Each response must be no server error and have a documented status
+code and content type, a body that matches the documented schema, and a 4xx for an invalid
+request. API keys are configured, so requests without a key must be rejected too. The
+examples per operation and mode are bounded so that the run takes under two minutes on two
+cores.
 """
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import schemathesis
@@ -62,9 +64,23 @@ def check_operation(api_schema, path: str, mode: schemathesis.GenerationMode) ->
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     def check(case):
-        case.call_and_validate(headers={"X-API-Key": API_KEY})
+        headers = {"X-API-Key": API_KEY}
+        response = case.call(headers=headers)
+        excluded = []
+        if mode is schemathesis.GenerationMode.NEGATIVE and dropped_from_query(case, response):
+            # A parameter whose generated value is an empty list never reaches the server,
+            # so the request sent may be valid although the case counts as invalid.
+            excluded.append(schemathesis.checks.negative_data_rejection)
+        case.validate_response(response, excluded_checks=excluded, headers=headers)
 
     check()
+
+
+def dropped_from_query(case, response) -> bool:
+    """Return whether a query parameter of ``case`` is missing from the URL that was sent."""
+    query = urlsplit(response.request.url).query
+    sent = {name for name, _ in parse_qsl(query, keep_blank_values=True)}
+    return any(name not in sent for name in case.query or {})
 
 
 def test_schema_lists_every_operation(api_schema):

@@ -17,13 +17,18 @@ from deploy_manager.checks.builders import (
     build_reconcile_check,
 )
 from deploy_manager.checks.freshness import build_site_freshness_check
-from deploy_manager.checks.identity import SUBSCRIBER_KINDS_WITHOUT_IP
+from deploy_manager.checks.identity import ALL_KINDS, SUBSCRIBER_KINDS_WITHOUT_IP
 
 DEPLOYMENTS = ["netops", "ansible_deployment_metrics"]
 FAILURES = ["netops", "deployment_failure_analysis"]
 SITE_HEALTH = ["kpi", "site_health_daily"]
 DEVICE_HEALTH = ["netops", "device_health"]
 CONFIG_DRIFT = ["netops", "config_drift"]
+REGISTRATIONS = ["core5g", "registration_kpis"]
+REGISTRATION_FAILURES = ["core5g", "registration_failures"]
+SESSIONS = ["core5g", "session_kpis"]
+CELL_THROUGHPUT = ["core5g", "cell_throughput"]
+NF_HEALTH = ["core5g", "nf_health"]
 
 RUN_SITES = RawCount("ansible_run_sites")
 # The failures of netops.marts.failure_results: once per (run, host, task), whatever the loop.
@@ -33,6 +38,13 @@ FAILED_TASKS = RawCount(
     where="outcome IN ('failed', 'unreachable')",
 )
 DEVICE_SAMPLES = RawCount("device_metrics", date_column="event_date")
+REGISTRATION_ATTEMPTS = RawCount("amf_registration_attempts", date_column="event_date")
+FAILED_REGISTRATIONS = RawCount(
+    "amf_registration_attempts",
+    date_column="event_date",
+    where="outcome IN ('reject', 'no_response')",
+)
+SESSION_ATTEMPTS = RawCount("pdu_session_attempts", date_column="event_date")
 
 MART_CHECKS = [
     build_reconcile_check(DEPLOYMENTS, "total_executions", RUN_SITES),
@@ -61,6 +73,24 @@ MART_CHECKS = [
     ),
     build_key_not_null_checks(DEVICE_HEALTH, ["device"]),
     build_key_not_null_checks(CONFIG_DRIFT, ["device"]),
+    build_reconcile_check(REGISTRATIONS, "total_attempts", REGISTRATION_ATTEMPTS),
+    build_rate_checks(REGISTRATIONS, ["success_rate"]),
+    build_percentile_order_checks(REGISTRATIONS, ["p95_latency", "p99_latency"]),
+    build_key_not_null_checks(REGISTRATIONS, ["amf_instance"]),
+    build_identity_checks(REGISTRATIONS, kinds=ALL_KINDS),
+    build_reconcile_check(REGISTRATION_FAILURES, "attempts", FAILED_REGISTRATIONS),
+    build_key_not_null_checks(REGISTRATION_FAILURES, ["amf_instance", "outcome"]),
+    build_identity_checks(REGISTRATION_FAILURES, kinds=ALL_KINDS),
+    build_reconcile_check(SESSIONS, "attempts", SESSION_ATTEMPTS),
+    build_rate_checks(SESSIONS, ["setup_success_rate", "counter_setup_success_rate"]),
+    build_key_not_null_checks(SESSIONS, ["smf_instance"]),
+    build_identity_checks(SESSIONS, kinds=ALL_KINDS),
+    build_key_not_null_checks(CELL_THROUGHPUT, ["nr_cell_id"]),
+    build_identity_checks(CELL_THROUGHPUT, kinds=ALL_KINDS),
+    build_rate_checks(NF_HEALTH, ["availability_pct"]),
+    build_key_not_null_checks(NF_HEALTH, ["nf", "instance"]),
+    # A Prometheus instance label is the NF's own address, which is not subscriber data.
+    build_identity_checks(NF_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
 ]
 
 # Lateness per site of the daily aggregates, run by the freshness schedule.

@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from datetime import date
 
 from deploy_manager.settings import jdbc_to_postgres_url, load_settings
@@ -18,13 +19,19 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from exc
 
 
+def _day_count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 60:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: use a whole number from 1 to 60")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="deploy-manager", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the main job end to end on demo data")
     demo.add_argument(
         "--days",
-        type=int,
+        type=_day_count,
         default=3,
         help="earlier days of generated runs before today (default 3)",
     )
@@ -63,6 +70,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Single-run backfill policies are marked beta in dagster 1.13; the warning repeats once
+    # per asset and says nothing an operator can act on.
+    warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve-api":
         from api_service.server import serve
@@ -118,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     from dagster import DagsterInstance
 
     from deploy_manager.definitions import build_definitions
-    from deploy_manager.pipeline import ingest, materialize_rectangle
+    from deploy_manager.pipeline import PartitionRangeError, ingest, materialize_rectangle
 
     instance = DagsterInstance.get()
     defs = build_definitions(settings)
@@ -128,7 +138,11 @@ def main(argv: list[str] | None = None) -> int:
         from deploy_manager.automation.backfill import submit_rectangle
 
         return submit_rectangle(instance, args.first, args.last, args.sites)
-    result = materialize_rectangle(defs, instance, args.first, args.last, args.sites)
+    try:
+        result = materialize_rectangle(defs, instance, args.first, args.last, args.sites)
+    except PartitionRangeError as exc:
+        print(f"deploy-manager materialize: {exc}", file=sys.stderr)
+        return 2
     return 0 if result.success else 1
 
 

@@ -14,6 +14,7 @@ from dagster._core.storage.tags import (
 )
 
 from deploy_manager.partitions import partition_key, site_partitions
+from deploy_manager.settings import load_settings
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,13 @@ class PartitionRangeError(ValueError):
     """A requested rectangle of partitions that Dagster cannot run as one range."""
 
 
+# Dagster's console logger prints every event at DEBUG; INFO keeps the asset logs and errors.
+RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
 def ingest(defs: Definitions, instance: DagsterInstance) -> ExecuteInProcessResult:
-    return defs.resolve_job_def("ingest_landing").execute_in_process(instance=instance)
+    job = defs.resolve_job_def("ingest_landing")
+    return job.execute_in_process(instance=instance, run_config=RUN_CONFIG)
 
 
 def range_tags(
@@ -51,6 +57,12 @@ def range_tags(
         )
     if last < first:
         raise PartitionRangeError(f"last date {last} is before first date {first}")
+    start = load_settings().partitions_start_date
+    if first < start:
+        raise PartitionRangeError(
+            f"first date {first} is before the first date partition {start}: "
+            "set DM_PARTITIONS_START_DATE to an earlier date"
+        )
     first_site, last_site = registered[positions[0]], registered[positions[-1]]
     return {
         ASSET_PARTITION_RANGE_START_TAG: str(partition_key(first, first_site)),
@@ -73,4 +85,4 @@ def materialize_rectangle(
         tags[ASSET_PARTITION_RANGE_END_TAG],
     )
     job = defs.resolve_job_def("materialize_partitions")
-    return job.execute_in_process(instance=instance, tags=tags)
+    return job.execute_in_process(instance=instance, tags=tags, run_config=RUN_CONFIG)

@@ -31,6 +31,14 @@ WORLD_PSEUDONYM_KEY = "6d" * 32
 CORE5G_CASES = "cases"
 
 
+def pytest_configure(config) -> None:
+    if not CASES_DIR.is_dir():
+        raise pytest.UsageError(
+            f"reference input cases not found at {CASES_DIR}: set DM_CASES_DIR to the folder "
+            "that holds ansible/ and core5g/ cases"
+        )
+
+
 def new_database_url(prefix: str) -> str:
     return f"{TEST_SERVER_URL}/{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
 

@@ -373,6 +373,12 @@ def _ansible_sources(folder: Path) -> tuple[list[Path], list[Path]]:
 
 
 def _parse_callback_file(path: Path, source_path: str) -> tuple[ParsedRun, list]:
+    text = decode_bytes(path.read_bytes())
+    if not any(line.lstrip().startswith("{") for line in text.splitlines()):
+        raise AnsibleParseError(
+            "no line starts a JSON object, so this is not json or jsonl callback output; "
+            "move other files out of the ansible/ landing folder"
+        )
     meta_path = path.with_name(path.name.rsplit(".", 1)[0] + ".meta.json")
     if not meta_path.is_file():
         raise AnsibleParseError(
@@ -387,7 +393,6 @@ def _parse_callback_file(path: Path, source_path: str) -> tuple[ParsedRun, list]
             f"{meta_path.name} is invalid ({exc}): it must be a JSON object with 'run_id' and "
             "'playbook'"
         ) from exc
-    text = decode_bytes(path.read_bytes())
     first_json_line = next((ln for ln in text.splitlines() if ln.lstrip().startswith("{")), "")
     if '"_event"' in first_json_line:
         return parse_jsonl(text, run_id=run_id, playbook=playbook, source_path=source_path)

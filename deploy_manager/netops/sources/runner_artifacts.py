@@ -79,7 +79,8 @@ def _read_events(
         try:
             event = json.loads(raw)
         except json.JSONDecodeError as exc:
-            bad.append(BadEventFile(folder / relative, f"invalid JSON: {exc}", raw))
+            reason = f"invalid JSON ({exc}): copy the artifact folder again from the runner host"
+            bad.append(BadEventFile(folder / relative, reason, raw))
             continue
         if not isinstance(event, dict) or "event" not in event or "counter" not in event:
             bad.append(

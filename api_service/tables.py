@@ -270,21 +270,15 @@ class WarehouseTable:
                 [
                     path
                     for folder in listed.values()
-                    for f in folder.files.values()
-                    for path, _, _ in f
+                    for site_files in folder.files.values()
+                    for path, _, _ in site_files
                 ],
                 schema=self._schema,
                 format="orc",
                 partitioning=PARTITIONING,
                 partition_base_dir=str(self.path),
             )
-            partition_filters = [
-                (ds.field("date") == pa.scalar(day, pa.date32()))
-                & ds.field("site_id").isin(sorted(sites))
-                for day, sites in to_read.items()
-                if sites
-            ]
-            fresh = dataset.to_table(filter=functools.reduce(operator.or_, partition_filters))
+            fresh = dataset.to_table(filter=_partition_filter(listed, to_read))
         for day, sites in to_read.items():
             parts = []
             old = self._chunks.get(day)
@@ -332,6 +326,28 @@ class WarehouseTable:
             sites=sites,
             partitions=partitions,
         )
+
+
+def _partition_filter(
+    listed: Mapping[date, _DateFolder], to_read: Mapping[date, set[str]]
+) -> ds.Expression | None:
+    """Return the filter on the partition fields that selects the partitions ``to_read``
+    among those ``listed``, or None when they are all of them.
+
+    A date whose every site is read is selected by its date alone, which keeps the filter
+    short on a first read of thousands of partitions.
+    """
+    if all(to_read.get(day) == set(folder.files) for day, folder in listed.items()):
+        return None
+    expressions = []
+    for day, sites in to_read.items():
+        if not sites:
+            continue
+        on_date = ds.field("date") == pa.scalar(day, pa.date32())
+        if sites != set(listed[day].files):
+            on_date &= ds.field("site_id").isin(sorted(sites))
+        expressions.append(on_date)
+    return functools.reduce(operator.or_, expressions)
 
 
 def _without_partition_fields(schema: pa.Schema) -> pa.Schema:

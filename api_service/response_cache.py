@@ -5,8 +5,7 @@ pay for parameter parsing, dependency injection and JSON encoding. This middlewa
 encoded 200 responses on the path and the raw query string. It sends a kept response again
 while every table the response was computed from has the same version and is not due for a
 check. A response counts as cacheable only when the request read its tables through
-``KpiService.run``, which records them in ``TABLES_READ``. Health responses carry the time
-of the request and are not cached.
+``KpiService.run`` or ``KpiService.health``, which record them in ``TABLES_READ``.
 
 The middleware sits behind the API key check and the rate limit, so it only serves requests
 that are allowed, and in front of the handlers.

@@ -53,6 +53,8 @@ class TableHealth(Struct, frozen=True):
 
 
 class HealthResponse(Struct, frozen=True):
+    """Liveness, with the last time (UTC) the tables' folders were looked at."""
+
     status: str
     checked_at: datetime
     tables: list[TableHealth]

@@ -68,10 +68,20 @@ class KpiService:
             raise SiteNotFoundError(site_id)
 
     async def health(self) -> HealthResponse:
-        """Return the state of every table: a table not materialized yet is listed as such."""
+        """Return the state of every table: a table not materialized yet is listed as such.
+
+        ``checked_at`` is the last look at the tables' folders, so the response stays the
+        same, and cacheable, until the next look.
+        """
         snapshots = await self.store.snapshots(ALL_TABLES)
+        record_tables_read([(self.store.table(n), s.version) for n, s in snapshots.items()])
         tables = await self.store.cached(("health",), snapshots, _table_health)
-        return HealthResponse(status="ok", checked_at=datetime.now(UTC), tables=tables)
+        checked = [self.store.table(name).checked_at_utc for name in ALL_TABLES]
+        return HealthResponse(
+            status="ok",
+            checked_at=max((c for c in checked if c is not None), default=datetime.now(UTC)),
+            tables=tables,
+        )
 
 
 def _table_health(snapshots: dict[str, TableSnapshot]) -> list[TableHealth]:

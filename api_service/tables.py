@@ -26,12 +26,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.orc as orc
 
@@ -47,6 +48,9 @@ PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
 # changed twice within one tick keeps its mtime. A folder modified this recently is therefore
 # listed again at the next check even when its mtime looks unchanged.
 SETTLE_NS = 2_000_000_000
+
+# Dates read per pyarrow dataset scan when many dates changed, such as at start.
+READ_BATCH_DATES = 10
 
 Partition = tuple[date, str]
 FileState = tuple[str, int, int]  # path, size in bytes, mtime in ns
@@ -129,6 +133,7 @@ class WarehouseTable:
         self.check_seconds = check_seconds
         self.snapshot = TableSnapshot(name)
         self.checked_at = float("-inf")
+        self.checked_at_utc: datetime | None = None
         self._lock = threading.Lock()
         self._folders: dict[date, _DateFolder] = {}
         self._chunks: dict[date, pa.Table] = {}
@@ -158,6 +163,7 @@ class WarehouseTable:
                 )
                 changed = 0
             self.checked_at = time.monotonic()
+            self.checked_at_utc = datetime.now(UTC)
             if changed:
                 self.snapshot = self._build_snapshot()
                 # The ORC reader's buffers are freed but kept by the allocator otherwise.
@@ -209,8 +215,17 @@ class WarehouseTable:
                 to_read[day], removed[day] = set(files), set()
             elif fresh or removed_sites:
                 to_read[day], removed[day] = fresh, removed_sites
-        if to_read:
-            self._read_partitions(listed, to_read, removed)
+        # A first read covers every date. Reading a few dates at a time and returning the
+        # ORC reader's buffers after each batch bounds the memory peak of that read.
+        days = sorted(to_read)
+        for start in range(0, len(days), READ_BATCH_DATES):
+            batch = days[start : start + READ_BATCH_DATES]
+            self._read_partitions(
+                {day: listed[day] for day in batch},
+                {day: to_read[day] for day in batch},
+                removed,
+            )
+            pa.default_memory_pool().release_unused()
         self._folders.update(listed)
         return changed
 
@@ -278,15 +293,18 @@ class WarehouseTable:
                 partitioning=PARTITIONING,
                 partition_base_dir=str(self.path),
             )
-            fresh = dataset.to_table(filter=_partition_filter(listed, to_read))
+            # One chunk per file comes back; the per-date filters below run once per date, so
+            # they work on one combined chunk.
+            fresh = dataset.to_table(filter=_partition_filter(listed, to_read)).combine_chunks()
         for day, sites in to_read.items():
             parts = []
             old = self._chunks.get(day)
-            replaced = sites | removed[day]
+            replaced = pa.array(sorted(sites | removed[day]), pa.string())
             if old is not None and old.num_columns:
-                parts.append(old.filter(~ds.field("site_id").isin(sorted(replaced))))
+                parts.append(old.filter(pc.invert(pc.is_in(old["site_id"], value_set=replaced))))
             if fresh is not None and sites:
-                parts.append(fresh.filter(ds.field("date") == pa.scalar(day, pa.date32())))
+                on_day = pc.equal(fresh["date"], pa.scalar(day, pa.date32()))
+                parts.append(fresh.filter(on_day))
             self._chunks[day] = (
                 pa.concat_tables(parts, promote_options="default").combine_chunks()
                 if parts

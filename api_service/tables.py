@@ -5,8 +5,9 @@ Each table's rows within the last ``MAX_DAYS`` materialized dates are held in me
 Arrow table per date. The marts are aggregates (tens of rows per site and day), so this is a
 few megabytes per table for hundreds of sites.
 
-Change detection costs one ``stat`` per date folder and runs at most once every
-``check_seconds`` per table. Spark's dynamic partition overwrite replaces a partition by
+Change detection lists the table's folder and stats each date folder, at most once every
+``check_seconds`` per table and only when a request reads the table. Spark's dynamic
+partition overwrite replaces a partition by
 renaming folders inside the date folder, which changes the date folder's mtime. Only the
 date folders whose mtime changed are listed again, and only the (date, site) partitions whose
 files changed are read again. Those are selected by a filter on the hive partition fields,
@@ -421,7 +422,8 @@ class TableStore:
     async def snapshots(self, names: tuple[str, ...]) -> dict[str, TableSnapshot]:
         """Return the current snapshot of each table, refreshing those due for a check.
 
-        The check and any read run in a worker thread, so the event loop never waits on disk.
+        The check and any read run in a worker thread, so the event loop does not wait for
+        them.
         """
         tables = self._groups.get(names)
         if tables is None:

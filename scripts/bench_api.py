@@ -4,7 +4,7 @@ Steps, each timed:
 
 1. Build: generate ansible-runner artifacts for N sites x D days, ingest them and
    materialize every partitioned asset through Dagster and Spark, in runs of at most
-   ``--chunk-days`` dates. Skipped when ``--work`` already holds a build of the same size.
+   ``--chunk-days`` dates. Skipped when ``--work`` already contains a build of the same size.
 2. Serve the API with uvicorn on 127.0.0.1 (one worker, JSON access log to a file), and a
    trivial Litestar endpoint with the same server options as the ceiling.
 3. Run wrk (2 threads, ``--connections`` connections, ``--duration`` seconds) against each
@@ -216,7 +216,7 @@ def wait_for(url: str, timeout: float) -> None:
                     return
         except OSError:
             time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+    raise SystemExit(f"{url} did not respond within {timeout:.0f} s: see the server log")
 
 
 def start_server(target: str, port: int, env: dict[str, str], log_path: Path, cwd: Path):
@@ -291,7 +291,7 @@ def timed_get(url: str) -> tuple[float, dict]:
 def new_day_latency(
     work: Path, sites: list[str], day: date, api: str, check_seconds: float
 ) -> dict:
-    """Materialize ``day`` for every site, then time the first request that sees it."""
+    """Materialize ``day`` for every site, then time the first request that returns it."""
     from deploy_manager.netops.generator import write_artifacts, write_inventory
 
     landing = work / f"landing-{day}"
@@ -374,6 +374,7 @@ def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -
     wrk_script.write_text(WRK_SCRIPT)
     api = f"http://{HOST}:{API_PORT}"
     ceiling = f"http://{HOST}:{CEILING_PORT}"
+
     started = time.monotonic()
     api_server = start_server("api_service.app:create_app", API_PORT, env, work / "api.log", REPO)
     ceiling_server = start_server(
@@ -391,6 +392,7 @@ def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -
         targets |= {path: api + path.format(site=site) for path in ENDPOINTS}
         for url in targets.values():
             timed_get(url)
+
         results: dict[str, list[dict]] = {name: [] for name in targets}
         for run in range(args.runs):
             for name, url in targets.items():
@@ -402,6 +404,7 @@ def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -
                     f" p95 {result['p95_ms']} ms, p99 {result['p99_ms']} ms"
                 )
         memory_after_wrk = memory_kib(api_server.pid)
+
         new_days = [new_day_latency(work, sites, day, api, args.check_seconds) for day in new_dates]
         for entry in new_days:
             log(f"first request after materializing {entry['day']}: {entry['first_ms']} ms")

@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # Single-run backfill policies are marked beta in dagster 1.13; the warning repeats once
-    # per asset and says nothing an operator can act on.
+    # per asset and gives an operator nothing to act on.
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve-api":

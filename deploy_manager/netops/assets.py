@@ -55,7 +55,7 @@ def ansible_raw_tables(context: AssetExecutionContext, raw_db: RawDatabase):
             ).format(sql.Identifier(name))
             rows = conn.execute(query, (dates, sites)).fetchone()[0]
             context.log.info(
-                "raw.%s holds %d rows in %d partitions", name, rows, len(dates) * len(sites)
+                "raw.%s contains %d rows in %d partitions", name, rows, len(dates) * len(sites)
             )
             yield MaterializeResult(
                 asset_key=["raw", name],

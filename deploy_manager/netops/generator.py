@@ -164,7 +164,11 @@ def _generate_run(
                 if changed:
                     counts["changed"][host] = counts["changed"].get(host, 0) + 1
     failed = any(counts["failures"].values()) or any(counts["dark"].values())
-    rc = 4 if counts["dark"] else (2 if failed else 0)
+    rc = 0
+    if counts["dark"]:
+        rc = 4
+    elif failed:
+        rc = 2
     writer.add("playbook_on_stats", {**counts, "processed": dict.fromkeys(hosts, 1)})
     return writer, ("failed" if failed else "successful"), rc
 

@@ -91,7 +91,7 @@ def load_inventory_listing(path: Path) -> dict[str, Any]:
     if not any(k != "_meta" and k != "all" for k in listing) and not (
         listing.get("_meta", {}).get("hostvars")
     ):
-        raise InventoryError(f"{path} holds no groups and no hosts: not an inventory")
+        raise InventoryError(f"{path} contains no groups and no hosts, so it is not an inventory")
     return listing
 
 

@@ -10,7 +10,7 @@ STAT_KEYS = ("ok", "changed", "failures", "dark", "skipped", "rescued", "ignored
 
 
 class AnsibleParseError(ValueError):
-    """Input that is not Ansible output of the expected format; the message says why."""
+    """Input that is not Ansible output of the expected format; the message gives the reason."""
 
 
 @dataclass

@@ -115,7 +115,9 @@ def _parse_rc(text: str | None) -> int | None:
     try:
         return int(text)
     except ValueError as exc:
-        raise AnsibleParseError(f"rc file holds {text!r}, not an exit code") from exc
+        raise AnsibleParseError(
+            f"rc file contains {text!r}, which is not an exit code: expected an integer or None"
+        ) from exc
 
 
 def parse_artifact_folder(folder: Path) -> tuple[ParsedRun, list[BadEventFile]]:

@@ -5,22 +5,18 @@ from datetime import date, timedelta
 
 from dagster import (
     AssetExecutionContext,
-    AssetSpec,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     asset,
-    multi_asset,
 )
 from dagster_pyspark import PySparkResource
-from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 
 from deploy_manager.core5g import marts
 from deploy_manager.core5g.settings import Core5gSettings
-from deploy_manager.ingest.assets import INVENTORY_KEY
-from deploy_manager.partitions import date_site_partitions, partition_key, split_partition_keys
-from deploy_manager.resources.database import PlatformSettings, RawDatabase
+from deploy_manager.partitions import date_site_partitions, split_partition_keys
+from deploy_manager.resources.database import PlatformSettings
+from deploy_manager.resources.raw_tables import build_raw_count_assets, raw_table_key
 from deploy_manager.resources.warehouse import (
     ensure_table,
     overwrite_partitions,
@@ -42,49 +38,13 @@ RAW_TABLES = {
 }
 
 
-def _raw_key(table: str) -> list[str]:
-    return ["raw", table]
-
-
-@multi_asset(
-    specs=[
-        AssetSpec(_raw_key(name), group_name="raw", description=text, deps=[INVENTORY_KEY])
-        for name, text in RAW_TABLES.items()
-    ],
-    partitions_def=date_site_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+core5g_raw_tables = build_raw_count_assets(
+    "core5g_raw_tables",
+    RAW_TABLES,
+    "Count the 5G core raw rows of each requested (date, site) partition in PostgreSQL.\n\n"
+    "The rows arrive through the landing ingest. This step records, per partition, what the\n"
+    "core5g marts downstream will read.",
 )
-def core5g_raw_tables(context: AssetExecutionContext, raw_db: RawDatabase):
-    """Count the 5G core raw rows of each requested (date, site) partition in PostgreSQL.
-
-    The rows arrive through the landing ingest. This step records, per partition, what the
-    core5g marts downstream will read.
-    """
-    dates, sites = split_partition_keys(context.partition_keys)
-    with raw_db.connect() as conn:
-        for name in RAW_TABLES:
-            query = sql.SQL(
-                "SELECT event_date, site_id, count(*) FROM raw.{}"
-                " WHERE event_date = ANY(%s) AND site_id = ANY(%s) GROUP BY 1, 2"
-            ).format(sql.Identifier(name))
-            counts = {(day, site): rows for day, site, rows in conn.execute(query, (dates, sites))}
-            per_partition = {
-                str(partition_key(day, site)): counts.get((day, site), 0)
-                for day in dates
-                for site in sites
-            }
-            rows = sum(per_partition.values())
-            context.log.info(
-                "raw.%s contains %d rows in %d partitions", name, rows, len(per_partition)
-            )
-            yield MaterializeResult(
-                asset_key=_raw_key(name),
-                metadata={
-                    "rows": rows,
-                    "partitions": len(per_partition),
-                    "rows_per_partition": MetadataValue.json(per_partition),
-                },
-            )
 
 
 REGISTRATION_COLUMNS = [
@@ -206,7 +166,7 @@ def _write(
 @asset(
     key=["core5g", "registration_kpis"],
     group_name="core5g",
-    deps=[_raw_key("amf_registration_attempts")],
+    deps=[raw_table_key("amf_registration_attempts")],
     partitions_def=date_site_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )
@@ -243,7 +203,7 @@ def registration_kpis(
 @asset(
     key=["core5g", "registration_failures"],
     group_name="core5g",
-    deps=[_raw_key("amf_registration_attempts")],
+    deps=[raw_table_key("amf_registration_attempts")],
     partitions_def=date_site_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )
@@ -273,7 +233,7 @@ def registration_failures(
 @asset(
     key=["core5g", "session_kpis"],
     group_name="core5g",
-    deps=[_raw_key("pdu_session_attempts"), _raw_key("nf_counter_increases")],
+    deps=[raw_table_key("pdu_session_attempts"), raw_table_key("nf_counter_increases")],
     partitions_def=date_site_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )
@@ -306,7 +266,7 @@ def session_kpis(
 @asset(
     key=["core5g", "cell_throughput"],
     group_name="core5g",
-    deps=[_raw_key("chf_cdrs")],
+    deps=[raw_table_key("chf_cdrs")],
     partitions_def=date_site_partitions,
     backfill_policy=BackfillPolicy.single_run(),
 )
@@ -335,10 +295,10 @@ def cell_throughput(
     key=["core5g", "nf_health"],
     group_name="core5g",
     deps=[
-        _raw_key("nf_scrapes"),
-        _raw_key("nf_metric_samples"),
-        _raw_key("nf_counter_increases"),
-        _raw_key("amf_registration_attempts"),
+        raw_table_key("nf_scrapes"),
+        raw_table_key("nf_metric_samples"),
+        raw_table_key("nf_counter_increases"),
+        raw_table_key("amf_registration_attempts"),
     ],
     partitions_def=date_site_partitions,
     backfill_policy=BackfillPolicy.single_run(),

@@ -4,19 +4,16 @@ import time
 
 from dagster import (
     AssetExecutionContext,
-    AssetSpec,
     BackfillPolicy,
     MaterializeResult,
     asset,
-    multi_asset,
 )
 from dagster_pyspark import PySparkResource
-from psycopg import sql
 
-from deploy_manager.ingest.assets import INVENTORY_KEY
 from deploy_manager.netops import marts
 from deploy_manager.partitions import date_site_partitions, split_partition_keys
-from deploy_manager.resources.database import PlatformSettings, RawDatabase
+from deploy_manager.resources.database import PlatformSettings
+from deploy_manager.resources.raw_tables import build_raw_count_assets
 from deploy_manager.resources.warehouse import (
     ensure_table,
     overwrite_partitions,
@@ -33,34 +30,15 @@ RAW_TABLES = {
 }
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(["raw", name], group_name="raw", description=text, deps=[INVENTORY_KEY])
-        for name, text in RAW_TABLES.items()
-    ],
-    partitions_def=date_site_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+ansible_raw_tables = build_raw_count_assets(
+    "ansible_raw_tables",
+    RAW_TABLES,
+    "Count the raw rows of each requested (date, site) partition in PostgreSQL.\n\n"
+    "The rows arrive through the landing ingest; this step records, per partition, what the\n"
+    "marts downstream will read.",
+    date_column="run_date",
+    record_rows_per_partition=False,
 )
-def ansible_raw_tables(context: AssetExecutionContext, raw_db: RawDatabase):
-    """Count the raw rows of each requested (date, site) partition in PostgreSQL.
-
-    The rows arrive through the landing ingest; this step records, per partition, what the
-    marts downstream will read.
-    """
-    dates, sites = split_partition_keys(context.partition_keys)
-    with raw_db.connect() as conn:
-        for name in RAW_TABLES:
-            query = sql.SQL(
-                "SELECT count(*) FROM raw.{} WHERE run_date = ANY(%s) AND site_id = ANY(%s)"
-            ).format(sql.Identifier(name))
-            rows = conn.execute(query, (dates, sites)).fetchone()[0]
-            context.log.info(
-                "raw.%s contains %d rows in %d partitions", name, rows, len(dates) * len(sites)
-            )
-            yield MaterializeResult(
-                asset_key=["raw", name],
-                metadata={"rows": rows, "partitions": len(dates) * len(sites)},
-            )
 
 
 @asset(

@@ -4,24 +4,19 @@ import time
 
 from dagster import (
     AssetExecutionContext,
-    AssetSpec,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     asset,
-    multi_asset,
 )
 from dagster_pyspark import PySparkResource
-from psycopg import sql
 
-from deploy_manager.ingest.assets import INVENTORY_KEY
 from deploy_manager.netops.devices import marts
 from deploy_manager.partitions import (
     date_site_partitions,
-    partition_key,
     split_partition_keys,
 )
-from deploy_manager.resources.database import PlatformSettings, RawDatabase
+from deploy_manager.resources.database import PlatformSettings
+from deploy_manager.resources.raw_tables import build_raw_count_assets
 from deploy_manager.resources.warehouse import (
     ensure_table,
     overwrite_partitions,
@@ -38,45 +33,13 @@ RAW_TABLES = {
 }
 
 
-@multi_asset(
-    specs=[
-        AssetSpec(["raw", name], group_name="raw", description=text, deps=[INVENTORY_KEY])
-        for name, text in RAW_TABLES.items()
-    ],
-    partitions_def=date_site_partitions,
-    backfill_policy=BackfillPolicy.single_run(),
+device_raw_tables = build_raw_count_assets(
+    "device_raw_tables",
+    RAW_TABLES,
+    "Count the raw device rows of each requested (date, site) partition in PostgreSQL.\n\n"
+    "The rows arrive through the landing ingest. This step records, per partition, what the\n"
+    "device marts downstream will read.",
 )
-def device_raw_tables(context: AssetExecutionContext, raw_db: RawDatabase):
-    """Count the raw device rows of each requested (date, site) partition in PostgreSQL.
-
-    The rows arrive through the landing ingest. This step records, per partition, what the
-    device marts downstream will read.
-    """
-    dates, sites = split_partition_keys(context.partition_keys)
-    with raw_db.connect() as conn:
-        for name in RAW_TABLES:
-            query = sql.SQL(
-                "SELECT event_date, site_id, count(*) FROM raw.{}"
-                " WHERE event_date = ANY(%s) AND site_id = ANY(%s) GROUP BY 1, 2"
-            ).format(sql.Identifier(name))
-            counts = {(day, site): rows for day, site, rows in conn.execute(query, (dates, sites))}
-            per_partition = {
-                str(partition_key(day, site)): counts.get((day, site), 0)
-                for day in dates
-                for site in sites
-            }
-            rows = sum(per_partition.values())
-            context.log.info(
-                "raw.%s contains %d rows in %d partitions", name, rows, len(per_partition)
-            )
-            yield MaterializeResult(
-                asset_key=["raw", name],
-                metadata={
-                    "rows": rows,
-                    "partitions": len(per_partition),
-                    "rows_per_partition": MetadataValue.json(per_partition),
-                },
-            )
 
 
 @asset(

@@ -1,0 +1,80 @@
+"""Dagster assets of the raw PostgreSQL tables, which record per (date, site) partition how many
+rows the landing ingest wrote for the marts downstream."""
+
+from collections.abc import Mapping
+
+from dagster import (
+    AssetExecutionContext,
+    AssetsDefinition,
+    AssetSpec,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+from psycopg import sql
+
+from deploy_manager.ingest.assets import INVENTORY_KEY
+from deploy_manager.partitions import date_site_partitions, partition_key, split_partition_keys
+from deploy_manager.resources.database import RawDatabase
+
+
+def raw_table_key(table: str) -> list[str]:
+    return ["raw", table]
+
+
+def build_raw_count_assets(
+    name: str,
+    tables: Mapping[str, str],
+    description: str,
+    *,
+    date_column: str = "event_date",
+    record_rows_per_partition: bool = True,
+) -> AssetsDefinition:
+    """Build the multi-asset ``name`` with one asset ``raw/<table>`` per entry of ``tables``
+    (table name to asset description).
+
+    A run counts the rows of each table in the requested (date, site) partitions, with
+    ``date_column`` as the partition date, and records ``rows`` and ``partitions`` on each
+    materialization, plus the ``rows_per_partition`` JSON when ``record_rows_per_partition``
+    is set.
+    """
+
+    @multi_asset(
+        name=name,
+        description=description,
+        specs=[
+            AssetSpec(
+                raw_table_key(table), group_name="raw", description=text, deps=[INVENTORY_KEY]
+            )
+            for table, text in tables.items()
+        ],
+        partitions_def=date_site_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+    )
+    def _count_raw_rows(context: AssetExecutionContext, raw_db: RawDatabase):
+        dates, sites = split_partition_keys(context.partition_keys)
+        with raw_db.connect() as conn:
+            for table in tables:
+                query = sql.SQL(
+                    "SELECT {date}, site_id, count(*) FROM raw.{table}"
+                    " WHERE {date} = ANY(%s) AND site_id = ANY(%s) GROUP BY 1, 2"
+                ).format(date=sql.Identifier(date_column), table=sql.Identifier(table))
+                counts = {
+                    (day, site): rows for day, site, rows in conn.execute(query, (dates, sites))
+                }
+                per_partition = {
+                    str(partition_key(day, site)): counts.get((day, site), 0)
+                    for day in dates
+                    for site in sites
+                }
+                rows = sum(per_partition.values())
+                context.log.info(
+                    "raw.%s contains %d rows in %d partitions", table, rows, len(per_partition)
+                )
+                metadata = {"rows": rows, "partitions": len(per_partition)}
+                if record_rows_per_partition:
+                    metadata["rows_per_partition"] = MetadataValue.json(per_partition)
+                yield MaterializeResult(asset_key=raw_table_key(table), metadata=metadata)
+
+    return _count_raw_rows

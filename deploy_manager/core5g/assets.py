@@ -3,25 +3,20 @@
 import time
 from datetime import date, timedelta
 
-from dagster import (
-    AssetExecutionContext,
-    BackfillPolicy,
-    MaterializeResult,
-    asset,
-)
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 from dagster_pyspark import PySparkResource
 from pyspark.sql import DataFrame, SparkSession
 
 from deploy_manager.core5g import marts
 from deploy_manager.core5g.settings import Core5gSettings
 from deploy_manager.partitions import date_site_partitions, split_partition_keys
-from deploy_manager.resources.database import PlatformSettings
-from deploy_manager.resources.raw_tables import build_raw_count_assets, raw_table_key
-from deploy_manager.resources.warehouse import (
-    ensure_table,
-    overwrite_partitions,
-    read_raw_rectangle,
+from deploy_manager.resources.assets import (
+    build_raw_count_assets,
+    raw_table_key,
+    write_mart_partitions,
 )
+from deploy_manager.resources.database import PlatformSettings
+from deploy_manager.resources.warehouse import read_raw_rectangle
 
 RAW_TABLES = {
     "amf_registration_attempts": "AMF registrations from Open5GS and free5GC logs: one row per "
@@ -143,26 +138,6 @@ def _read(
     return frame
 
 
-def _write(
-    spark: SparkSession,
-    frame: DataFrame,
-    table: str,
-    columns: list[tuple[str, str]],
-    dates: list[date],
-    sites: list[str],
-    started: float,
-    reads: list[DataFrame],
-) -> MaterializeResult:
-    """Replace the rectangle's partitions of ``table`` with ``frame`` and release ``reads``."""
-    try:
-        ensure_table(spark, table, columns)
-        written = overwrite_partitions(spark, frame, table, dates, sites)
-    finally:
-        for read in reads:
-            read.unpersist()
-    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})
-
-
 @asset(
     key=["core5g", "registration_kpis"],
     group_name="core5g",
@@ -188,7 +163,7 @@ def registration_kpis(
     frame = marts.registration_kpis(
         attempts, core5g.reg_healthy_rate, core5g.reg_critical_rate, core5g.reg_max_p95_ms
     )
-    return _write(
+    return write_mart_partitions(
         spark,
         frame,
         marts.REGISTRATION_KPIS_TABLE,
@@ -196,7 +171,7 @@ def registration_kpis(
         dates,
         sites,
         started,
-        reads=[attempts],
+        cached=[attempts],
     )
 
 
@@ -218,7 +193,7 @@ def registration_failures(
     attempts = _read(
         context, spark, platform, "amf_registration_attempts", REGISTRATION_COLUMNS, dates, sites
     )
-    return _write(
+    return write_mart_partitions(
         spark,
         marts.registration_failures(attempts),
         marts.REGISTRATION_FAILURES_TABLE,
@@ -226,7 +201,7 @@ def registration_failures(
         dates,
         sites,
         started,
-        reads=[attempts],
+        cached=[attempts],
     )
 
 
@@ -251,7 +226,7 @@ def session_kpis(
     increases = _read(
         context, spark, platform, "nf_counter_increases", INCREASE_COLUMNS, dates, sites
     )
-    return _write(
+    return write_mart_partitions(
         spark,
         marts.session_kpis(sessions, increases),
         marts.SESSION_KPIS_TABLE,
@@ -259,7 +234,7 @@ def session_kpis(
         dates,
         sites,
         started,
-        reads=[sessions, increases],
+        cached=[sessions, increases],
     )
 
 
@@ -279,7 +254,7 @@ def cell_throughput(
     spark = pyspark.spark_session
     dates, sites = split_partition_keys(context.partition_keys)
     cdrs = _read(context, spark, platform, "chf_cdrs", CDR_COLUMNS, dates, sites)
-    return _write(
+    return write_mart_partitions(
         spark,
         marts.cell_throughput(cdrs),
         marts.CELL_THROUGHPUT_TABLE,
@@ -287,7 +262,7 @@ def cell_throughput(
         dates,
         sites,
         started,
-        reads=[cdrs],
+        cached=[cdrs],
     )
 
 
@@ -330,7 +305,7 @@ def nf_health(
     frame = marts.nf_health(
         scrapes, samples, increases, attempts, dates, core5g.expected_scrapes_per_day
     )
-    return _write(
+    return write_mart_partitions(
         spark,
         frame,
         marts.NF_HEALTH_TABLE,
@@ -338,7 +313,7 @@ def nf_health(
         dates,
         sites,
         started,
-        reads=[scrapes, increases, samples, attempts],
+        cached=[scrapes, increases, samples, attempts],
     )
 
 

@@ -13,8 +13,8 @@ from deploy_manager.kpi import marts
 from deploy_manager.netops.devices.marts import CONFIG_DRIFT_TABLE, DEVICE_HEALTH_TABLE
 from deploy_manager.netops.marts import DEPLOYMENT_METRICS_TABLE, FAILURE_ANALYSIS_TABLE
 from deploy_manager.partitions import date_site_partitions, split_partition_keys
+from deploy_manager.resources.assets import write_mart_partitions
 from deploy_manager.resources.database import PlatformSettings
-from deploy_manager.resources.warehouse import ensure_table, overwrite_partitions
 
 
 def read_mart_rectangle(
@@ -89,6 +89,6 @@ def site_health_daily(
             context, spark, SESSION_KPIS_TABLE, SESSION_COLUMNS, dates, sites
         ),
     )
-    ensure_table(spark, marts.SITE_HEALTH_TABLE, marts.SITE_HEALTH_COLUMNS)
-    written = overwrite_partitions(spark, frame, marts.SITE_HEALTH_TABLE, dates, sites)
-    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})
+    return write_mart_partitions(
+        spark, frame, marts.SITE_HEALTH_TABLE, marts.SITE_HEALTH_COLUMNS, dates, sites, started
+    )

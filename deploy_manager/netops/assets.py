@@ -2,23 +2,14 @@
 
 import time
 
-from dagster import (
-    AssetExecutionContext,
-    BackfillPolicy,
-    MaterializeResult,
-    asset,
-)
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 from dagster_pyspark import PySparkResource
 
 from deploy_manager.netops import marts
 from deploy_manager.partitions import date_site_partitions, split_partition_keys
+from deploy_manager.resources.assets import build_raw_count_assets, write_mart_partitions
 from deploy_manager.resources.database import PlatformSettings
-from deploy_manager.resources.raw_tables import build_raw_count_assets
-from deploy_manager.resources.warehouse import (
-    ensure_table,
-    overwrite_partitions,
-    read_raw_rectangle,
-)
+from deploy_manager.resources.warehouse import read_raw_rectangle
 
 RAW_TABLES = {
     "ansible_run_sites": "Ansible runs per site they touched: one row per (run, site), "
@@ -75,9 +66,15 @@ def ansible_deployment_metrics(
     frame = marts.deployment_metrics(
         run_sites, host_stats, platform.healthy_success_rate, platform.critical_success_rate
     )
-    ensure_table(spark, marts.DEPLOYMENT_METRICS_TABLE, marts.DEPLOYMENT_METRICS_COLUMNS)
-    written = overwrite_partitions(spark, frame, marts.DEPLOYMENT_METRICS_TABLE, dates, sites)
-    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})
+    return write_mart_partitions(
+        spark,
+        frame,
+        marts.DEPLOYMENT_METRICS_TABLE,
+        marts.DEPLOYMENT_METRICS_COLUMNS,
+        dates,
+        sites,
+        started,
+    )
 
 
 @asset(
@@ -115,6 +112,12 @@ def deployment_failure_analysis(
         sites,
     )
     frame = marts.failure_analysis(results)
-    ensure_table(spark, marts.FAILURE_ANALYSIS_TABLE, marts.FAILURE_ANALYSIS_COLUMNS)
-    written = overwrite_partitions(spark, frame, marts.FAILURE_ANALYSIS_TABLE, dates, sites)
-    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})
+    return write_mart_partitions(
+        spark,
+        frame,
+        marts.FAILURE_ANALYSIS_TABLE,
+        marts.FAILURE_ANALYSIS_COLUMNS,
+        dates,
+        sites,
+        started,
+    )

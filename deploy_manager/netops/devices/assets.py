@@ -2,26 +2,14 @@
 
 import time
 
-from dagster import (
-    AssetExecutionContext,
-    BackfillPolicy,
-    MaterializeResult,
-    asset,
-)
+from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
 from dagster_pyspark import PySparkResource
 
 from deploy_manager.netops.devices import marts
-from deploy_manager.partitions import (
-    date_site_partitions,
-    split_partition_keys,
-)
+from deploy_manager.partitions import date_site_partitions, split_partition_keys
+from deploy_manager.resources.assets import build_raw_count_assets, write_mart_partitions
 from deploy_manager.resources.database import PlatformSettings
-from deploy_manager.resources.raw_tables import build_raw_count_assets
-from deploy_manager.resources.warehouse import (
-    ensure_table,
-    overwrite_partitions,
-    read_raw_rectangle,
-)
+from deploy_manager.resources.warehouse import read_raw_rectangle
 
 RAW_TABLES = {
     "device_metrics": "Network monitor samples: one row per (device, sample time) with CPU, "
@@ -68,9 +56,9 @@ def config_drift(
         date_column="event_date",
     )
     frame = marts.config_drift_daily(drift)
-    ensure_table(spark, marts.CONFIG_DRIFT_TABLE, marts.CONFIG_DRIFT_COLUMNS)
-    written = overwrite_partitions(spark, frame, marts.CONFIG_DRIFT_TABLE, dates, sites)
-    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})
+    return write_mart_partitions(
+        spark, frame, marts.CONFIG_DRIFT_TABLE, marts.CONFIG_DRIFT_COLUMNS, dates, sites, started
+    )
 
 
 @asset(
@@ -100,6 +88,6 @@ def device_health(
         date_column="event_date",
     )
     frame = marts.device_health_daily(samples, dates)
-    ensure_table(spark, marts.DEVICE_HEALTH_TABLE, marts.DEVICE_HEALTH_COLUMNS)
-    written = overwrite_partitions(spark, frame, marts.DEVICE_HEALTH_TABLE, dates, sites)
-    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})
+    return write_mart_partitions(
+        spark, frame, marts.DEVICE_HEALTH_TABLE, marts.DEVICE_HEALTH_COLUMNS, dates, sites, started
+    )

@@ -1,7 +1,9 @@
-"""Dagster assets of the raw PostgreSQL tables, which record per (date, site) partition how many
-rows the landing ingest wrote for the marts downstream."""
+"""Shared parts of the partitioned Dagster assets, which are the assets that count the raw rows
+of each (date, site) partition in PostgreSQL and the partition-exact write of a mart."""
 
-from collections.abc import Mapping
+import time
+from collections.abc import Mapping, Sequence
+from datetime import date
 
 from dagster import (
     AssetExecutionContext,
@@ -13,10 +15,12 @@ from dagster import (
     multi_asset,
 )
 from psycopg import sql
+from pyspark.sql import DataFrame, SparkSession
 
 from deploy_manager.ingest.assets import INVENTORY_KEY
 from deploy_manager.partitions import date_site_partitions, partition_key, split_partition_keys
 from deploy_manager.resources.database import RawDatabase
+from deploy_manager.resources.warehouse import ensure_table, overwrite_partitions
 
 
 def raw_table_key(table: str) -> list[str]:
@@ -78,3 +82,28 @@ def build_raw_count_assets(
                 yield MaterializeResult(asset_key=raw_table_key(table), metadata=metadata)
 
     return _count_raw_rows
+
+
+def write_mart_partitions(
+    spark: SparkSession,
+    frame: DataFrame,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    dates: Sequence[date],
+    sites: Sequence[str],
+    started: float,
+    cached: Sequence[DataFrame] = (),
+) -> MaterializeResult:
+    """Replace the (date, site) partitions of the rectangle in the mart ``table`` with ``frame``.
+
+    The table is created, or given the columns it lacks, first. The frames in ``cached`` are
+    unpersisted even when the write fails. The metadata contains the counts of
+    ``overwrite_partitions`` and the seconds since ``started``, a ``time.monotonic()`` value.
+    """
+    try:
+        ensure_table(spark, table, columns)
+        written = overwrite_partitions(spark, frame, table, dates, sites)
+    finally:
+        for read in cached:
+            read.unpersist()
+    return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from pathlib import Path
 
 import psycopg
@@ -424,34 +425,7 @@ def _parse(
 
 
 def _add_registrations(batch: _Batch, parsed: ParsedRegistrations, source_path: str) -> None:
-    rows = [
-        (
-            a.site_id,
-            a.amf_instance,
-            a.nf_vendor,
-            a.attempt_key,
-            a.ran_ue_ngap_id,
-            a.amf_ue_ngap_id,
-            a.ue_pseudonym,
-            a.identity_resolved,
-            a.requested_at,
-            a.requested_at_text,
-            a.outcome,
-            a.outcome_at,
-            a.outcome_at_text,
-            a.cause_code,
-            a.cause_name,
-            a.cause_logged,
-            a.latency_ms,
-            a.accept_retransmissions,
-            a.tac,
-            a.cell_id,
-            a.event_date,
-            source_path,
-            a.line_number,
-        )
-        for a in parsed.attempts
-    ]
+    rows = _record_rows(parsed.attempts, REGISTRATION_COLUMNS, source_path)
     batch.tables[REGISTRATIONS_TABLE] = (REGISTRATION_COLUMNS, rows)
     batch.quarantined.extend(parsed.quarantined)
     batch.record_count += len(rows)
@@ -459,33 +433,7 @@ def _add_registrations(batch: _Batch, parsed: ParsedRegistrations, source_path: 
 
 
 def _add_pdu_sessions(batch: _Batch, parsed: ParsedPduSessions, source_path: str) -> None:
-    rows = [
-        (
-            a.site_id,
-            a.smf_instance,
-            a.nf_vendor,
-            a.ue_pseudonym,
-            a.pdu_session_id,
-            a.dnn,
-            a.snssai_sst,
-            a.snssai_sd,
-            a.requested_at,
-            a.requested_at_text,
-            a.outcome,
-            a.outcome_at,
-            a.outcome_at_text,
-            a.cause_code,
-            a.cause_name,
-            a.cause_logged,
-            a.latency_ms,
-            a.ue_ipv4_pseudonym,
-            a.ue_ipv6_pseudonym,
-            a.event_date,
-            source_path,
-            a.line_number,
-        )
-        for a in parsed.attempts
-    ]
+    rows = _record_rows(parsed.attempts, PDU_SESSION_COLUMNS, source_path)
     batch.tables[PDU_SESSIONS_TABLE] = (PDU_SESSION_COLUMNS, rows)
     batch.quarantined.extend(parsed.quarantined)
     batch.record_count += len(rows)
@@ -493,49 +441,25 @@ def _add_pdu_sessions(batch: _Batch, parsed: ParsedPduSessions, source_path: str
 
 
 def _add_cdrs(batch: _Batch, parsed: ParsedCdrs, source_path: str) -> None:
-    rows = [
-        (
-            c.site_id,
-            c.chf_instance,
-            c.charging_id,
-            c.record_sequence_number,
-            c.local_record_sequence_number,
-            c.partial_record,
-            c.ue_pseudonym,
-            c.gpsi_pseudonym,
-            c.pei_pseudonym,
-            c.ue_ipv4_pseudonym,
-            c.ue_ipv6_pseudonym,
-            c.record_opening_time,
-            c.record_opening_time_text,
-            c.duration_seconds,
-            c.cause_for_record_closing,
-            c.pdu_session_id,
-            c.snssai_sst,
-            c.snssai_sd,
-            c.dnn,
-            c.rat_type,
-            c.plmn_id,
-            c.tac,
-            c.nr_cell_id,
-            c.rating_group,
-            c.container_number,
-            c.local_sequence_number,
-            c.first_usage_at,
-            c.last_usage_at,
-            c.container_time_seconds,
-            c.container_nr_cell_id,
-            c.uplink_octets,
-            c.downlink_octets,
-            c.event_date,
-            source_path,
-            c.record_location,
-        )
-        for c in parsed.containers
-    ]
+    rows = _record_rows(parsed.containers, CDR_COLUMNS, source_path)
     batch.tables[CDRS_TABLE] = (CDR_COLUMNS, rows)
     batch.quarantined.extend(parsed.quarantined)
     batch.record_count += parsed.records
+
+
+def _record_rows(records: Iterable, columns: Sequence[str], source_path: str) -> list[tuple]:
+    """Build one COPY row per record in the order of ``columns``.
+
+    Every column except ``source_path`` is the record's attribute of the same name, and
+    ``source_path`` is the file's path. ``columns`` needs two or more other columns, so that
+    ``attrgetter`` returns a tuple.
+    """
+    position = columns.index("source_path")
+    read_fields = attrgetter(*(column for column in columns if column != "source_path"))
+    return [
+        (*values[:position], source_path, *values[position:])
+        for values in map(read_fields, records)
+    ]
 
 
 def _sample_rows(scrape: Scrape, source_path: str) -> list[tuple]:

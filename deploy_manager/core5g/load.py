@@ -394,7 +394,7 @@ def _parse(
             collected_on=source.collection_date(source_path),
             response_window_seconds=window,
         )
-        _add_registrations(batch, parsed, source_path)
+        _add_attempts(batch, parsed, REGISTRATIONS_TABLE, REGISTRATION_COLUMNS, source_path)
     elif source.format == FORMAT_OPEN5GS_LOG:
         sessions = parse_open5gs_smf_log(
             lines,
@@ -403,10 +403,10 @@ def _parse(
             collected_on=source.collection_date(source_path),
             response_window_seconds=window,
         )
-        _add_pdu_sessions(batch, sessions, source_path)
+        _add_attempts(batch, sessions, PDU_SESSIONS_TABLE, PDU_SESSION_COLUMNS, source_path)
     elif source.format == FORMAT_FREE5GC_LOG:
         parsed = parse_free5gc_amf_log(lines, source, pseudonymiser, response_window_seconds=window)
-        _add_registrations(batch, parsed, source_path)
+        _add_attempts(batch, parsed, REGISTRATIONS_TABLE, REGISTRATION_COLUMNS, source_path)
     elif source.format == FORMAT_PROMETHEUS:
         scrape = parse_scrape(
             text, source, pseudonymiser, scraped_at=source.scrape_time(source_path)
@@ -424,17 +424,15 @@ def _parse(
     return batch
 
 
-def _add_registrations(batch: _Batch, parsed: ParsedRegistrations, source_path: str) -> None:
-    rows = _record_rows(parsed.attempts, REGISTRATION_COLUMNS, source_path)
-    batch.tables[REGISTRATIONS_TABLE] = (REGISTRATION_COLUMNS, rows)
-    batch.quarantined.extend(parsed.quarantined)
-    batch.record_count += len(rows)
-    batch.orphan_outcomes += parsed.stats.orphan_outcomes
-
-
-def _add_pdu_sessions(batch: _Batch, parsed: ParsedPduSessions, source_path: str) -> None:
-    rows = _record_rows(parsed.attempts, PDU_SESSION_COLUMNS, source_path)
-    batch.tables[PDU_SESSIONS_TABLE] = (PDU_SESSION_COLUMNS, rows)
+def _add_attempts(
+    batch: _Batch,
+    parsed: ParsedRegistrations | ParsedPduSessions,
+    table: str,
+    columns: Sequence[str],
+    source_path: str,
+) -> None:
+    rows = _record_rows(parsed.attempts, columns, source_path)
+    batch.tables[table] = (columns, rows)
     batch.quarantined.extend(parsed.quarantined)
     batch.record_count += len(rows)
     batch.orphan_outcomes += parsed.stats.orphan_outcomes

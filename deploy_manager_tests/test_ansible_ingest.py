@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -267,3 +270,237 @@ def test_run_without_events_is_stored_incomplete(tmp_path, fresh_database):
         conn.commit()
         row = conn.execute("SELECT completeness, rc, run_date FROM raw.ansible_runs").fetchone()
     assert row == ("no_events", 127, None)
+
+
+def _copy_landing(landing: Path, target: Path) -> Path:
+    shutil.copytree(landing, target)
+    return target
+
+
+def _quarantine_rows(conn, source_path: str) -> list[tuple[str, str, str]]:
+    return conn.execute(
+        "SELECT location, reason, content FROM raw.quarantine WHERE source_path = %s"
+        " ORDER BY location",
+        (source_path,),
+    ).fetchall()
+
+
+def _run_sources(conn) -> dict[str, str]:
+    return dict(conn.execute("SELECT run_id, source_path FROM raw.ansible_runs").fetchall())
+
+
+@pytest.mark.ansible
+def test_copied_artifact_folder_is_quarantined(real_runs, tmp_path, fresh_database):
+    source, idents = real_runs
+    landing = _copy_landing(source, tmp_path / "landing")
+    copy = landing / "ansible" / "zcopy" / idents[0]
+    shutil.copytree(landing / "ansible" / "runner" / idents[0], copy)
+    with connect(fresh_database) as conn:
+        summary = ingest_landing(conn, landing)
+        conn.commit()
+        sources = _run_sources(conn)
+        rows = _quarantine_rows(conn, f"ansible/zcopy/{idents[0]}")
+    assert summary.runs == len(idents)
+    assert sources == {ident: f"ansible/runner/{ident}" for ident in idents}
+    assert len(rows) == 1
+    location, reason, content = rows[0]
+    assert location == "run_id"
+    assert f"already ingested from ansible/runner/{idents[0]}" in reason
+    assert "identical copy" in reason
+    assert json.loads(content)["status"] == (copy / "status").read_text()
+
+
+def test_callback_files_sharing_meta_keep_first(tmp_path, fresh_database):
+    landing = _generated_landing(tmp_path)
+    callback = landing / "ansible" / "callback"
+    shutil.copy(callback / "upgrade.txt", callback / "upgrade.json")
+    with connect(fresh_database) as conn:
+        summary = ingest_landing(conn, landing)
+        conn.commit()
+        sources = _run_sources(conn)
+        rows = _quarantine_rows(conn, "ansible/callback/upgrade.txt")
+    assert summary.runs == 9
+    assert sources["site104-upgrade-2026-11-02"] == "ansible/callback/upgrade.json"
+    assert len(rows) == 1
+    assert "already ingested from ansible/callback/upgrade.json" in rows[0][1]
+    assert rows[0][2] == (callback / "upgrade.txt").read_text()
+
+
+@pytest.mark.ansible
+def test_other_run_with_taken_ident_is_quarantined(real_runs, tmp_path, fresh_database):
+    source, idents = real_runs
+    landing = _copy_landing(source, tmp_path / "landing")
+    with connect(fresh_database) as conn:
+        ingest_landing(conn, landing)
+        conn.commit()
+        before = conn.execute(
+            "SELECT count(*) FROM raw.ansible_host_results WHERE run_id = %s", (idents[0],)
+        ).fetchone()[0]
+        # Another run (the second playbook) under the first run's ident, in another folder.
+        shutil.copytree(
+            landing / "ansible" / "runner" / idents[1], landing / "ansible" / "other" / idents[0]
+        )
+        summary = ingest_landing(conn, landing)
+        conn.commit()
+        after = conn.execute(
+            "SELECT count(*) FROM raw.ansible_host_results WHERE run_id = %s", (idents[0],)
+        ).fetchone()[0]
+        sources = _run_sources(conn)
+        rows = _quarantine_rows(conn, f"ansible/other/{idents[0]}")
+    assert summary.runs == 0
+    assert after == before
+    assert sources[idents[0]] == f"ansible/runner/{idents[0]}"
+    assert len(rows) == 1
+    assert f"ansible/runner/{idents[0]}" in rows[0][1]
+    assert f"ansible/other/{idents[0]}" in rows[0][1]
+
+
+@pytest.mark.ansible
+def test_bad_rc_file_quarantines_its_folder(real_runs, tmp_path, fresh_database):
+    source, idents = real_runs
+    landing = _copy_landing(source, tmp_path / "landing")
+    (landing / "ansible" / "runner" / idents[0] / "rc").write_text("abc")
+    with connect(fresh_database) as conn:
+        summary = ingest_landing(conn, landing)
+        conn.commit()
+        sources = _run_sources(conn)
+        rows = _quarantine_rows(conn, f"ansible/runner/{idents[0]}")
+    assert summary.runs == len(idents) - 1
+    assert set(sources) == set(idents[1:])
+    assert len(rows) == 1
+    assert rows[0][0] == "folder"
+    assert "rc file contains 'abc'" in rows[0][1]
+    assert json.loads(rows[0][2])["rc"] == "abc"
+
+
+def test_fixed_callback_file_clears_quarantine(tmp_path, fresh_database):
+    landing = _generated_landing(tmp_path)
+    meta = landing / "ansible" / "callback" / "upgrade.meta.json"
+    good_meta = meta.read_text()
+    meta.write_text("{not json")
+    with connect(fresh_database) as conn:
+        first = ingest_landing(conn, landing)
+        conn.commit()
+        before = _quarantine_rows(conn, "ansible/callback/upgrade.txt")
+        meta.write_text(good_meta)
+        second = ingest_landing(conn, landing)
+        conn.commit()
+        after = _quarantine_rows(conn, "ansible/callback/upgrade.txt")
+    assert first.runs == 8
+    assert len(before) == 1
+    assert "upgrade.meta.json is invalid" in before[0][1]
+    assert second.runs == 1
+    assert after == []
+
+
+def test_utf16_callback_file_names_encoding(tmp_path, fresh_database):
+    landing = _generated_landing(tmp_path)
+    callback = landing / "ansible" / "callback"
+    text = (callback / "upgrade.txt").read_text()
+    (callback / "upgrade.txt").write_bytes(text.encode("utf-16"))
+    with connect(fresh_database) as conn:
+        summary = ingest_landing(conn, landing)
+        conn.commit()
+        rows = _quarantine_rows(conn, "ansible/callback/upgrade.txt")
+    assert summary.runs == 8
+    assert len(rows) == 1
+    assert "file is UTF-16, not UTF-8: convert it to UTF-8" in rows[0][1]
+    assert rows[0][2] == text
+
+
+def test_latin1_callback_file_is_flagged(tmp_path, fresh_database):
+    landing = _generated_landing(tmp_path)
+    callback = landing / "ansible" / "callback"
+    text = (callback / "upgrade.txt").read_text()
+    latin1 = text.replace("Stage image", "Stage image (d\u00e9p\u00f4t)", 1)
+    assert latin1 != text
+    (callback / "upgrade.txt").write_bytes(latin1.encode("latin-1"))
+    with connect(fresh_database) as conn:
+        summary = ingest_landing(conn, landing)
+        conn.commit()
+        rows = _quarantine_rows(conn, "ansible/callback/upgrade.txt")
+        tasks = {
+            row[0]
+            for row in conn.execute(
+                "SELECT task FROM raw.ansible_host_results WHERE run_id = %s",
+                ("site104-upgrade-2026-11-02",),
+            )
+        }
+    assert summary.runs == 9
+    assert "Stage image (d\ufffdp\ufffdt)" in tasks
+    assert len(rows) == 1
+    assert rows[0][0] == "encoding"
+    assert "file is not valid UTF-8" in rows[0][1]
+    assert rows[0][2] == latin1
+
+
+def _run_task(work: Path, landing: Path, ident: str, task: str, **options):
+    """Run a one-task playbook with ansible-runner into ``landing/ansible/runner/<ident>``."""
+    import ansible_runner
+
+    (work / "project").mkdir(parents=True, exist_ok=True)
+    (work / "project" / "play.yml").write_text(
+        f"- hosts: all\n  gather_facts: false\n  tasks:\n    - name: Step\n      {task}\n"
+    )
+    return ansible_runner.run(
+        private_data_dir=str(work),
+        artifact_dir=str(landing / "ansible" / "runner"),
+        playbook="play.yml",
+        ident=ident,
+        envvars={"PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"},
+        quiet=True,
+        **options,
+    )
+
+
+@pytest.mark.ansible
+def test_timed_out_run_counts_at_its_site(tmp_path, fresh_database):
+    from deploy_manager.demo.run import write_demo_inventory
+
+    landing = tmp_path / "landing"
+    work = tmp_path / "runner"
+    inventory = work / "inventory" / "hosts.yml"
+    write_demo_inventory(inventory, landing / "inventory" / "inv-2026-01-01.json", ["SITE001"])
+    runner = _run_task(
+        work,
+        landing,
+        "slow-run",
+        "ansible.builtin.command: sleep 60",
+        inventory=str(inventory),
+        settings={"job_timeout": 8},
+    )
+    assert runner.status == "timeout"
+    with connect(fresh_database) as conn:
+        ingest_landing(conn, landing)
+        conn.commit()
+        sites = conn.execute(
+            "SELECT site_id, completeness FROM raw.ansible_run_sites WHERE run_id = 'slow-run'"
+        ).fetchall()
+        results = conn.execute("SELECT count(*) FROM raw.ansible_host_results").fetchone()[0]
+    assert results == 0
+    assert sites == [("SITE001", "timeout")]
+
+
+@pytest.mark.ansible
+def test_unreadable_module_result_keeps_stderr(tmp_path, fresh_database):
+    landing = tmp_path / "landing"
+    work = tmp_path / "runner"
+    (work / "inventory").mkdir(parents=True)
+    # An interpreter that fails before the module runs, as a pyenv shim without that version.
+    interpreter = tmp_path / "python3.13"
+    interpreter.write_text("#!/bin/sh\necho 'pyenv: python3.13: command not found' >&2\nexit 127\n")
+    interpreter.chmod(0o755)
+    (work / "inventory" / "hosts").write_text(
+        "[site_SITE001]\n"
+        f"edge-r1.site001 ansible_connection=local ansible_python_interpreter={interpreter}\n"
+    )
+    write_inventory(landing / "inventory" / "inv-2026-01-01.json", ["SITE001"], 1)
+    runner = _run_task(work, landing, "no-interpreter", "ansible.builtin.ping:")
+    assert runner.status == "failed"
+    with connect(fresh_database) as conn:
+        ingest_landing(conn, landing)
+        conn.commit()
+        messages = conn.execute(
+            "SELECT error_message FROM raw.ansible_host_results WHERE outcome = 'failed'"
+        ).fetchall()
+    assert messages == [("pyenv: python3.13: command not found",)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from deploy_manager.ingest.text import clean_text
+from deploy_manager.ingest.text import clean_text, invalid_utf8
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,47 @@ def write_quarantine(conn: psycopg.Connection, records: list[QuarantinedRecord])
         )
     after = conn.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0]
     return after - before
+
+
+def sync_quarantine(
+    conn: psycopg.Connection,
+    source_path: str,
+    kinds: tuple[str, ...],
+    records: list[QuarantinedRecord],
+) -> int:
+    """Replace the rows of one source in raw.quarantine with ``records`` and return how many
+    rows were new. Rows that stay keep their id and time, so a re-ingest changes nothing, and rows
+    of input that was since fixed are deleted."""
+    current = {
+        (r.location, hashlib.sha256((r.content or "").encode("utf-8", "replace")).hexdigest())
+        for r in records
+    }
+    stale = [
+        row_id
+        for row_id, location, content_sha in conn.execute(
+            "SELECT id, location, content_sha256 FROM raw.quarantine"
+            " WHERE source_path = %s AND source_kind = ANY(%s)",
+            (source_path, list(kinds)),
+        )
+        if (location, content_sha) not in current
+    ]
+    if stale:
+        conn.execute("DELETE FROM raw.quarantine WHERE id = ANY(%s)", (stale,))
+    return write_quarantine(conn, records)
+
+
+def invalid_utf8_records(
+    kind: str, source_path: str, files: dict[str, bytes]
+) -> list[QuarantinedRecord]:
+    """Flag the files that are not valid UTF-8 (``files`` maps a name inside the source, or "",
+    to its bytes). Their rows are still stored, with U+FFFD in place of the invalid bytes, and
+    the quarantine keeps the file read as Latin-1, so no byte is lost."""
+    records = []
+    for name, data in sorted(files.items()):
+        reason = invalid_utf8(data)
+        if reason is not None:
+            location = f"{name} encoding" if name else "encoding"
+            records.append(
+                QuarantinedRecord(kind, source_path, location, reason, data.decode("latin-1"))
+            )
+    return records

@@ -8,7 +8,8 @@ Landing layout (paths relative to the landing folder):
   neither.
 
 Each run is replaced whole (its rows deleted and written again in one transaction), so
-ingesting the same folder twice leaves the tables as they were.
+ingesting the same folder twice leaves the tables as they were. A run id belongs to the source
+that stored it first, and another source with that run id is quarantined.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import logging
 import os
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,7 +33,12 @@ from deploy_manager.ingest.files import (
     read_folder,
     record_ingested,
 )
-from deploy_manager.ingest.quarantine import QuarantinedRecord, write_quarantine
+from deploy_manager.ingest.quarantine import (
+    QuarantinedRecord,
+    invalid_utf8_records,
+    sync_quarantine,
+    write_quarantine,
+)
 from deploy_manager.ingest.text import (
     MAX_MESSAGE_CHARS,
     MAX_RESULT_CHARS,
@@ -39,6 +46,7 @@ from deploy_manager.ingest.text import (
     compact_json,
     cut,
     decode_bytes,
+    encoding_error,
 )
 from deploy_manager.netops.sources.errors import error_message, normalise_error
 from deploy_manager.netops.sources.inventory import (
@@ -354,6 +362,62 @@ def write_runs(
     return len(runs), len(batch["ansible_host_results"]), quarantined
 
 
+_ANSIBLE_KINDS = ("ansible_runner", "ansible_callback")
+
+
+class _RunClaims:
+    """Owners of run ids, so two sources never write one run."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self._owners: dict[str, tuple[str, str | None]] = {
+            run_id: (source_path, None)
+            for run_id, source_path in conn.execute(
+                "SELECT run_id, source_path FROM raw.ansible_runs"
+            )
+        }
+
+    def claim(self, run_id: str, source_path: str, digest: str) -> str | None:
+        """Record ``source_path`` as the owner of ``run_id``, or return why it cannot be: another
+        source already owns that run id."""
+        owner, owner_digest = self._owners.get(run_id, (source_path, None))
+        if owner == source_path:
+            self._owners[run_id] = (source_path, digest)
+            return None
+        if owner_digest == digest:
+            return (
+                f"run id {run_id!r} is already ingested from {owner}, and {source_path} is an"
+                " identical copy of it: delete the copy"
+            )
+        return (
+            f"run id {run_id!r} is already ingested from {owner}, so {source_path} would replace"
+            " that run: delete this source if it is a copy, or give it its own run id (the"
+            " artifact folder name, or run_id in the .meta.json file) and re-ingest"
+        )
+
+
+def _reject_source(
+    conn: psycopg.Connection,
+    kind: str,
+    source_path: str,
+    digest: str,
+    location: str,
+    reason: str,
+    content: str,
+) -> int:
+    """Quarantine a whole source in place of its earlier records and return the new row count."""
+    log.warning("quarantined %s: %s", source_path, reason)
+    with conn.transaction():
+        record = QuarantinedRecord(kind, source_path, location, reason, content)
+        count = sync_quarantine(conn, source_path, _ANSIBLE_KINDS, [record])
+        record_ingested(conn, source_path, digest, "rejected", 0, count)
+    return count
+
+
+def _folder_content(files: dict[str, bytes]) -> str:
+    """Return the text of every file of an artifact folder as a JSON object by relative path."""
+    return compact_json({name: decode_bytes(data) for name, data in sorted(files.items())})
+
+
 def _ansible_sources(folder: Path) -> tuple[list[Path], list[Path]]:
     """Return the artifact folders and the other files below ``folder``, walking it once and
     not descending into artifact folders."""
@@ -372,8 +436,11 @@ def _ansible_sources(folder: Path) -> tuple[list[Path], list[Path]]:
     return artifact_folders, callback_files
 
 
-def _parse_callback_file(path: Path, source_path: str) -> tuple[ParsedRun, list]:
-    text = decode_bytes(path.read_bytes())
+def _parse_callback_file(data: bytes, path: Path, source_path: str) -> tuple[ParsedRun, list]:
+    problem = encoding_error(data)
+    if problem is not None:
+        raise AnsibleParseError(problem)
+    text = decode_bytes(data)
     if not any(line.lstrip().startswith("{") for line in text.splitlines()):
         raise AnsibleParseError(
             "no line starts a JSON object, so this is not json or jsonl callback output; "
@@ -436,6 +503,7 @@ def ingest_landing(
         return summary
     lookup = SiteLookup.from_database(conn)
     pending: list[tuple[ParsedRun, str, str, str, list[QuarantinedRecord]]] = []
+    claims = _RunClaims(conn)
 
     def flush() -> None:
         if not pending:
@@ -446,9 +514,22 @@ def ingest_landing(
         with conn.transaction():
             for run, relative, digest, kind, bad in pending:
                 own = [r for r in rejected if r.source_path == run.source_path] + bad
-                summary.quarantined += write_quarantine(conn, own)
+                summary.quarantined += sync_quarantine(conn, relative, _ANSIBLE_KINDS, own)
                 record_ingested(conn, relative, digest, kind, len(run.results), len(own))
         pending.clear()
+
+    def add(
+        run: ParsedRun, relative: str, digest: str, kind: str, bad: list, content: Callable[[], str]
+    ) -> None:
+        conflict = claims.claim(run.run_id, relative, digest)
+        if conflict is not None:
+            summary.quarantined += _reject_source(
+                conn, kind, relative, digest, "run_id", conflict, content()
+            )
+            return
+        pending.append((run, relative, digest, kind, bad))
+        if len(pending) >= _BATCH_RUNS:
+            flush()
 
     artifact_folders, callback_files = _ansible_sources(ansible_dir)
     known_runs = set() if force else ingested_fingerprints(conn, "ansible_runner")
@@ -459,7 +540,19 @@ def ingest_landing(
         if (relative, digest) in known_runs:
             summary.files_skipped += 1
             continue
-        run, bad_files = parse_artifact_files(folder, files)
+        try:
+            run, bad_files = parse_artifact_files(folder, files)
+        except AnsibleParseError as exc:
+            summary.quarantined += _reject_source(
+                conn,
+                "ansible_runner",
+                relative,
+                digest,
+                "folder",
+                f"not a readable ansible-runner artifact folder: {exc}",
+                _folder_content(files),
+            )
+            continue
         run.source_path = relative
         bad = [
             QuarantinedRecord(
@@ -467,9 +560,10 @@ def ingest_landing(
             )
             for b in bad_files
         ]
-        pending.append((run, relative, digest, "ansible_runner", bad))
-        if len(pending) >= _BATCH_RUNS:
-            flush()
+        bad += invalid_utf8_records("ansible_runner", relative, files)
+        add(
+            run, relative, digest, "ansible_runner", bad, lambda files=files: _folder_content(files)
+        )
 
     for path in callback_files:
         relative = str(path.relative_to(landing))
@@ -478,24 +572,19 @@ def ingest_landing(
         if not force and already_ingested(conn, relative, digest):
             summary.files_skipped += 1
             continue
+        data = path.read_bytes()
         try:
-            run, bad_lines = _parse_callback_file(path, relative)
+            run, bad_lines = _parse_callback_file(data, path, relative)
         except (AnsibleParseError, UnicodeError) as exc:
-            with conn.transaction():
-                count = write_quarantine(
-                    conn,
-                    [
-                        QuarantinedRecord(
-                            "ansible_callback",
-                            relative,
-                            "file",
-                            f"not Ansible json/jsonl callback output: {exc}",
-                            decode_bytes(path.read_bytes()),
-                        )
-                    ],
-                )
-                record_ingested(conn, relative, digest, "rejected", 0, count)
-            summary.quarantined += count
+            summary.quarantined += _reject_source(
+                conn,
+                "ansible_callback",
+                relative,
+                digest,
+                "file",
+                f"not Ansible json/jsonl callback output: {exc}",
+                decode_bytes(data),
+            )
             continue
         bad = [
             QuarantinedRecord(
@@ -503,9 +592,8 @@ def ingest_landing(
             )
             for b in bad_lines
         ]
-        pending.append((run, relative, digest, "ansible_callback", bad))
-        if len(pending) >= _BATCH_RUNS:
-            flush()
+        bad += invalid_utf8_records("ansible_callback", relative, {"": data})
+        add(run, relative, digest, "ansible_callback", bad, lambda data=data: decode_bytes(data))
     flush()
     log.info(
         "ingested %d runs (%d host results) from %d sources, %d skipped unchanged, "

@@ -15,6 +15,9 @@ _GENERIC_MESSAGES = {
     "all items completed",
     "",
 }
+# Messages whose tail varies but which only report that the module output was unreadable. The
+# module's stderr (a missing interpreter, a crash) contains the cause.
+_GENERIC_PREFIXES = ("module result deserialization failed",)
 
 # Applied in order, the more specific shapes first so a time is not read as numbers. Paths
 # come before host names, so a host inside a path does not split it.
@@ -55,7 +58,8 @@ def _text(value: Any) -> str:
 def error_message(result: dict[str, Any]) -> str | None:
     """Return the most specific error text of a failed or unreachable result.
 
-    ``msg`` is used unless it is one of the generic module messages ("non-zero return code"),
+    ``msg`` is used unless it is one of the generic module messages ("non-zero return code",
+    "Module result deserialization failed: ..."),
     in which case ``stderr``, ``module_stderr``, ``failed_modules.<name>.msg`` or the messages
     of failed loop items say more.
     """
@@ -68,7 +72,8 @@ def error_message(result: dict[str, Any]) -> str | None:
         if isinstance(item, dict) and (item.get("failed") or item.get("unreachable")):
             candidates.append(error_message(item) or "")
     specific = next((c for c in candidates if c), "")
-    if msg.lower() in _GENERIC_MESSAGES and specific:
+    generic = msg.lower() in _GENERIC_MESSAGES or msg.lower().startswith(_GENERIC_PREFIXES)
+    if generic and specific:
         return specific
     return msg or specific or None
 

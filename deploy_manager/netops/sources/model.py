@@ -65,6 +65,8 @@ class ParsedRun:
     preamble: str | None = None
     results: list[HostResult] = field(default_factory=list)
     stats: dict[str, HostStats] | None = None
+    # Hosts that a task started on. A run that timed out may have no result or stats for them.
+    started_hosts: set[str] = field(default_factory=set)
 
     @property
     def completeness(self) -> str:
@@ -85,8 +87,8 @@ class ParsedRun:
 
     @property
     def hosts(self) -> set[str]:
-        """Every host the run touched: the stats' hosts and the hosts of its results."""
-        hosts = {r.host for r in self.results}
+        """Every host the run touched: the hosts of its stats, results and started tasks."""
+        hosts = {r.host for r in self.results} | self.started_hosts
         if self.stats:
             hosts.update(self.stats)
         return hosts

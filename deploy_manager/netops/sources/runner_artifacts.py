@@ -167,6 +167,8 @@ def parse_artifact_files(
             run.stats = stats_from_counts(data)
             run.ended_at = created
             continue
+        if name == "runner_on_start" and data.get("host"):
+            run.started_hosts.add(data["host"])
         outcome = _FINAL_EVENTS.get(name)
         if outcome is None or not data.get("host"):
             continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import subprocess
 import uuid
@@ -643,3 +644,23 @@ def test_bare_repository_without_suffixes(conn: psycopg.Connection, tmp_path: Pa
     assert summary.rows_inserted == 2
     assert row["drift_vs_previous"] is True
     assert row["lines_added"] == 1
+
+
+def test_binary_backup_quarantined(conn: psycopg.Connection, tmp_path: Path) -> None:
+    add_inventory(conn, "edge-r1.site104", "SITE104")
+    backups = tmp_path / "backups"
+    write_backup(backups, DAY1, "edge-r1.site104", ios_config())
+    binary = write_backup(backups, DAY2, "edge-r1.site104", "")
+    binary.write_bytes(gzip.compress(ios_config(hostname="edge-r1-new").encode()))
+
+    summary = ingest_config_backups(conn, backups, None)
+    rows = conn.execute("SELECT source_path, location, reason FROM raw.quarantine").fetchall()
+    drift_times = conn.execute("SELECT backup_time FROM raw.config_drift").fetchall()
+
+    assert summary.rows_inserted == 1
+    assert drift_times == [(DAY1,)]
+    assert len(rows) == 1
+    assert rows[0][0] == str(binary)
+    assert rows[0][1] == "file"
+    assert "'edge-r1.site104' is not a text configuration" in rows[0][2]
+    assert "file is binary, not text (NUL byte at offset" in rows[0][2]

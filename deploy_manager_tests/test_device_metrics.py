@@ -300,3 +300,89 @@ def test_ingest_twice_changes_nothing(conn: psycopg.Connection, tmp_path: Path) 
     assert second.rejected == 2
     for table in tables:
         assert after[table] == before[table], table
+
+
+def test_utf16_csv_quarantined(conn: psycopg.Connection, tmp_path: Path) -> None:
+    text = CSV_HEADER + "edge-r1.site104,2026-11-02T03:00:00Z,12.5,41,3,0,17,0,true,1.8,0\n"
+    path = tmp_path / "monitor.csv"
+    path.write_bytes(text.encode("utf-16"))
+    write_lines(tmp_path / "other.jsonl", [sample("edge-r2.site104", "2026-11-02T03:00:00Z")])
+
+    summary = ingest_device_metrics(conn, tmp_path)
+    rows = conn.execute("SELECT source_path, location, reason, content FROM raw.quarantine")
+    quarantined = rows.fetchall()
+
+    assert summary.files == 2
+    assert [row["device"] for row in metric_rows(conn)] == ["edge-r2.site104"]
+    assert len(quarantined) == 1
+    assert quarantined[0][0] == str(path.resolve())
+    assert quarantined[0][1] == "file"
+    assert "file is UTF-16, not UTF-8: convert it to UTF-8" in quarantined[0][2]
+    assert quarantined[0][3] == text
+
+
+def test_latin1_file_loads_and_is_flagged(conn: psycopg.Connection, tmp_path: Path) -> None:
+    record = json.loads(sample("edge-r1.site104", "2026-11-02T03:00:00Z"))
+    record["location"] = "Montr\u00e9al"
+    text = json.dumps(record, ensure_ascii=False) + "\n"
+    path = tmp_path / "monitor.jsonl"
+    path.write_bytes(text.encode("latin-1"))
+    offset = text.encode("latin-1").index(b"\xe9")
+
+    summary = ingest_device_metrics(conn, path)
+    quarantined = conn.execute("SELECT location, reason, content FROM raw.quarantine").fetchall()
+
+    assert summary.rows_inserted == 1
+    assert len(quarantined) == 1
+    assert quarantined[0][0] == "encoding"
+    assert f"file is not valid UTF-8 (first invalid byte at offset {offset})" in quarantined[0][1]
+    assert quarantined[0][2] == text
+
+
+def test_corrected_file_replaces_its_rows(conn: psycopg.Connection, tmp_path: Path) -> None:
+    path = write_lines(
+        tmp_path / "monitor.jsonl",
+        [
+            sample("edge-r1.site104", "2026-11-02T03:00:00Z", cpu_pct=250),
+            sample("edge-r1.site104", "2026-11-02T03:05:00Z"),
+        ],
+    )
+    other = write_lines(
+        tmp_path / "other.jsonl", [sample("edge-r1.site104", "2026-11-02T03:10:00Z")]
+    )
+    ingest_device_metrics(conn, tmp_path)
+    first = {row["sample_time"]: row for row in metric_rows(conn)}
+    write_lines(path, [sample("edge-r1.site104", "2026-11-02T03:00:00Z", cpu_pct=25)])
+
+    summary = ingest_device_metrics(conn, path)
+    rows = {row["sample_time"]: row for row in metric_rows(conn)}
+
+    assert first[datetime(2026, 11, 2, 3, 0, tzinfo=UTC)]["cpu_pct"] is None
+    assert summary.rows_inserted == 1
+    assert sorted(rows) == [
+        datetime(2026, 11, 2, 3, 0, tzinfo=UTC),
+        datetime(2026, 11, 2, 3, 10, tzinfo=UTC),
+    ]
+    assert rows[datetime(2026, 11, 2, 3, 0, tzinfo=UTC)]["cpu_pct"] == 25
+    assert rows[datetime(2026, 11, 2, 3, 10, tzinfo=UTC)]["source_path"] == str(other.resolve())
+    assert conn.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0] == 0
+
+
+def test_landing_metrics_named_relative(conn: psycopg.Connection, tmp_path: Path) -> None:
+    from deploy_manager.netops.devices.load import ingest_device_landing
+
+    metrics = tmp_path / "devices" / "metrics"
+    metrics.mkdir(parents=True)
+    write_lines(
+        metrics / "monitor.jsonl",
+        [sample("edge-r1.site104", "2026-11-02T03:00:00Z"), "not json"],
+    )
+    ingest_device_landing(conn, tmp_path)
+    write_lines(metrics / "monitor.jsonl", [sample("edge-r1.site104", "2026-11-02T03:00:00Z")])
+    second = ingest_device_landing(conn, tmp_path, force=True)
+    paths = {row["source_path"] for row in metric_rows(conn)}
+    quarantined = conn.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0]
+
+    assert paths == {"devices/metrics/monitor.jsonl"}
+    assert second.metrics.files == 1
+    assert quarantined == 0

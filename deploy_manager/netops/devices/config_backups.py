@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-from deploy_manager.ingest.text import decode_bytes
+from deploy_manager.ingest.text import decode_bytes, encoding_error
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,11 @@ def _read_collection(
     seen: dict[str, Path] = {}
     for path in _visible_files(folder):
         device = device_from_filename(path.name)
-        content = decode_bytes(path.read_bytes())
+        data = path.read_bytes()
+        content = decode_bytes(data)
+        if (problem := encoding_error(data)) is not None:
+            yield _not_text_backup(str(path), "file", device, problem, content)
+            continue
         if device in seen:
             yield RejectedBackup(
                 str(path),
@@ -215,6 +219,20 @@ def _read_collection(
             yield _empty_backup(str(path), device)
             continue
         yield BackupFile(device, when, content, FOLDER, str(root), str(path))
+
+
+def _not_text_backup(
+    source_path: str, location: str, device: str, problem: str, content: str
+) -> RejectedBackup:
+    # NOTE: a binary file's quarantine content is its bytes decoded as UTF-8 with U+FFFD, so
+    # it is not byte-exact; the original stays in the backup folder or repository.
+    return RejectedBackup(
+        source_path,
+        location,
+        f"backup of device {device!r} is not a text configuration, so it is not compared: "
+        f"{problem}",
+        content,
+    )
 
 
 def _empty_backup(source_path: str, device: str) -> RejectedBackup:
@@ -323,6 +341,9 @@ def read_backup_git(repo: Path) -> Iterator[BackupFile | RejectedBackup]:
             device = device_from_filename(change.path.rsplit("/", 1)[-1])
             content = decode_bytes(contents[change.blob])
             location = f"commit {change.commit}"
+            if (problem := encoding_error(contents[change.blob])) is not None:
+                yield _not_text_backup(f"{repo}:{change.path}", location, device, problem, content)
+                continue
             if (change.commit, device) in seen:
                 yield RejectedBackup(
                     f"{repo}:{change.path}",

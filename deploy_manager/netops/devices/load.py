@@ -1,10 +1,11 @@
 """Loads of device metrics, configuration backups and configuration drift into PostgreSQL.
 
 Every load is idempotent: rows are keyed by (device, sample_time) or (device, backup_time),
-a row already stored is kept, and a second ingest of the same input changes no row. Rows
-are staged with COPY into a temporary table and moved into the raw table by one
-``INSERT ... SELECT ... ON CONFLICT`` statement. Input that cannot be placed goes to
-raw.quarantine with its file and line number (or commit), and the rest is still loaded.
+and a second ingest of the same input changes no row. A changed metrics file replaces the
+rows it stored earlier. Rows are staged with COPY into a temporary table and moved into the
+raw table by one ``INSERT ... SELECT ... ON CONFLICT`` statement. Input that cannot be
+placed goes to raw.quarantine with its file and line number (or commit), and the rest is
+still loaded.
 Each metrics file, and each backup source with its drift, is loaded in one transaction.
 
 ``ingest_device_landing`` reads this layout (paths relative to the landing folder):
@@ -25,6 +26,7 @@ runs in ``ansible/``, so ingest those first (``netops.load.ingest_landing``).
 from __future__ import annotations
 
 import bisect
+import gzip
 import hashlib
 import itertools
 import logging
@@ -39,7 +41,13 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from deploy_manager.ingest.files import already_ingested, folder_sha256, record_ingested
-from deploy_manager.ingest.quarantine import QuarantinedRecord, write_quarantine
+from deploy_manager.ingest.quarantine import (
+    QuarantinedRecord,
+    invalid_utf8_records,
+    sync_quarantine,
+    write_quarantine,
+)
+from deploy_manager.ingest.text import decode_bytes, encoding_error
 from deploy_manager.netops.devices.config_backups import (
     BackupFile,
     RejectedBackup,
@@ -299,18 +307,25 @@ def metrics_files(path: Path) -> list[Path]:
 
 
 def ingest_device_metrics(
-    conn: psycopg.Connection, path: Path | str, *, counter_kind: str = CUMULATIVE
+    conn: psycopg.Connection,
+    path: Path | str,
+    *,
+    counter_kind: str = CUMULATIVE,
+    landing: Path | None = None,
 ) -> MetricsIngestSummary:
     """Load a metrics file, or every metrics file below a folder, into raw.device_metrics.
 
     ``counter_kind`` (``cumulative`` or ``per_second``) applies to records that do not
-    name their own. A sample whose device and time are already stored is skipped, even
-    when its values differ. The first stored sample wins.
+    name their own. A file's rows are replaced whole when it is loaded again, so a corrected
+    export takes effect. A sample whose device and time another file already stored is
+    skipped, even when its values differ: the first file wins. Files are named by their
+    path relative to ``landing``, or by their absolute path without it.
     """
     summary = MetricsIngestSummary()
     for file in metrics_files(Path(path)):
+        source_path = str(file.resolve().relative_to(landing)) if landing else str(file.resolve())
         with conn.transaction():
-            _ingest_metrics_file(conn, file, counter_kind, summary)
+            _ingest_metrics_file(conn, file, source_path, counter_kind, summary)
         summary.files += 1
     log.info(
         "device metrics: %d files, %d samples read, %d rows inserted, %d duplicates skipped, "
@@ -325,10 +340,20 @@ def ingest_device_metrics(
 
 
 def _ingest_metrics_file(
-    conn: psycopg.Connection, path: Path, counter_kind: str, summary: MetricsIngestSummary
+    conn: psycopg.Connection,
+    path: Path,
+    source_path: str,
+    counter_kind: str,
+    summary: MetricsIngestSummary,
 ) -> None:
-    source_path = str(path.resolve())
-    rejected: list[QuarantinedRecord] = []
+    data = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else None
+    data = path.read_bytes() if data is None else data
+    problem = encoding_error(data)
+    if problem is not None:
+        record = QuarantinedRecord(METRICS_KIND, source_path, "file", problem, decode_bytes(data))
+        _replace_metrics(conn, source_path, path, [], [record], summary)
+        return
+    rejected = invalid_utf8_records(METRICS_KIND, source_path, {"": data})
     samples: list[MetricSample] = []
     for item in read_metrics_file(path, counter_kind=counter_kind):
         if isinstance(item, RejectedLine):
@@ -367,28 +392,54 @@ def _ingest_metrics_file(
             continue
         rows.append(_metrics_row(sample, site_id, source_path))
 
+    _replace_metrics(conn, source_path, path, rows, rejected, summary)
+    log.info(
+        "%s: %d samples, %d rows, %d quarantined",
+        source_path,
+        len(samples),
+        len(rows),
+        len(rejected),
+    )
+
+
+def _replace_metrics(
+    conn: psycopg.Connection,
+    source_path: str,
+    path: Path,
+    rows: list[tuple[Any, ...]],
+    rejected: list[QuarantinedRecord],
+    summary: MetricsIngestSummary,
+) -> None:
+    """Replace the rows and quarantine records of one metrics file, and record it ingested.
+
+    Unchanged rows are left as they are, so loading a file twice changes nothing. Rows stored
+    under the file's absolute path, as earlier versions named files, are replaced too.
+    """
+    own_paths = [source_path, str(path.resolve())]
     _create_stage(conn, "device_metrics_stage", "device_metrics")
     _copy_rows(conn, "device_metrics_stage", METRICS_COLUMNS, rows)
+    conn.execute(
+        "DELETE FROM raw.device_metrics m WHERE m.source_path = ANY(%s) AND NOT EXISTS"
+        " (SELECT 1 FROM device_metrics_stage s"
+        "  WHERE s.device = m.device AND s.sample_time = m.sample_time)",
+        (own_paths,),
+    )
     columns = sql.SQL(", ").join(map(sql.Identifier, METRICS_COLUMNS))
+    current = sql.SQL(", ").join(sql.Identifier("m", c) for c in METRICS_COLUMNS)
+    excluded = sql.SQL(", ").join(sql.Identifier("excluded", c) for c in METRICS_COLUMNS)
     inserted = conn.execute(
         sql.SQL(
-            "INSERT INTO raw.device_metrics ({cols}) SELECT {cols} FROM device_metrics_stage s"
-            " WHERE NOT EXISTS (SELECT 1 FROM raw.device_metrics m"
-            "  WHERE m.device = s.device AND m.sample_time = s.sample_time)"
-            " ON CONFLICT (device, sample_time) DO NOTHING"
-        ).format(cols=columns)
+            "INSERT INTO raw.device_metrics AS m ({cols}) SELECT {cols} FROM device_metrics_stage"
+            " ON CONFLICT (device, sample_time) DO UPDATE SET ({cols}, ingested_at) ="
+            " ({excluded}, now())"
+            " WHERE m.source_path = ANY(%s) AND ({current}) IS DISTINCT FROM ({excluded})"
+        ).format(cols=columns, current=current, excluded=excluded),
+        (own_paths,),
     ).rowcount
     summary.rows_inserted += inserted
     summary.rejected += len(rejected)
-    summary.quarantined += write_quarantine(conn, rejected)
+    summary.quarantined += sync_quarantine(conn, source_path, (METRICS_KIND,), rejected)
     _record_ingested(conn, source_path, _file_sha256(path), METRICS_KIND, len(rows), len(rejected))
-    log.info(
-        "%s: %d samples, %d rows inserted, %d quarantined",
-        source_path,
-        len(samples),
-        inserted,
-        len(rejected),
-    )
 
 
 def _with_line(sample: MetricSample, other: MetricSample) -> MetricSample:
@@ -853,10 +904,12 @@ def ingest_device_landing(
     metrics_dir = root / "metrics"
     if metrics_dir.is_dir():
         for path in metrics_files(metrics_dir):
-            if not force and already_ingested(conn, str(path.resolve()), _file_sha256(path)):
+            relative = str(path.resolve().relative_to(landing.resolve()))
+            if not force and already_ingested(conn, relative, _file_sha256(path)):
                 summary.metrics_files_skipped += 1
                 continue
-            _add_metrics_summary(summary.metrics, ingest_device_metrics(conn, path))
+            part = ingest_device_metrics(conn, path, landing=landing.resolve())
+            _add_metrics_summary(summary.metrics, part)
 
     backups_dir = root / "backups"
     if backups_dir.is_dir():

@@ -43,15 +43,19 @@ class InvalidSiteIdError(ValueError):
     """A site name that cannot be a partition key or a Hive partition value."""
 
 
-def validate_site_id(site_id: str) -> str:
-    """Return ``site_id`` unchanged or raise InvalidSiteIdError naming it and the rule."""
+_INVENTORY_FIX = "rename the site_<ID> group or the site_id variable"
+
+
+def validate_site_id(site_id: str, fix: str = _INVENTORY_FIX) -> str:
+    """Return ``site_id`` unchanged or raise InvalidSiteIdError naming it, the rule and
+    ``fix``, the action that corrects the place the id came from."""
     if not isinstance(site_id, str) or not SITE_ID_PATTERN.match(site_id):
         reserved = [c for c in "|[]," if isinstance(site_id, str) and c in site_id]
         detail = f" (contains {', '.join(repr(c) for c in reserved)})" if reserved else ""
         raise InvalidSiteIdError(
             f"site id {site_id!r} is invalid{detail}: site ids are 1-64 letters, digits, "
             "'_', '-' or '.', start with a letter or digit, and may not contain "
-            "'|', '[', ']' or ','; rename the site_<ID> group or the site_id variable"
+            f"'|', '[', ']' or ','; {fix}"
         )
     return site_id
 

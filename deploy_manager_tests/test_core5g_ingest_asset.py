@@ -1,5 +1,6 @@
 """The landing ingest asset with a 5G core landing folder: sites registered from the sources
-configuration, and the errors for a missing pseudonymisation key or an invalid site id."""
+configuration, the error for a missing pseudonymisation key, and the quarantine of an
+invalid site id."""
 
 from __future__ import annotations
 
@@ -86,10 +87,22 @@ def test_landing_ingest_without_key_says_how_to_set_it(tmp_path, fresh_database,
     assert instance.get_dynamic_partitions("site") == []
 
 
-def test_landing_ingest_rejects_invalid_5g_site(tmp_path, fresh_database, monkeypatch):
+def test_landing_ingest_quarantines_invalid_5g_site(tmp_path, fresh_database, monkeypatch):
     monkeypatch.setenv("DM_PSEUDONYM_KEY", WORLD_PSEUDONYM_KEY)
     write_small_core5g_landing(tmp_path, "SITE|7")
     result, instance = run_landing_ingest(tmp_path, fresh_database)
-    assert not result.success
-    assert "site id 'SITE|7' is invalid" in failure_message(result)
+    assert result.success
     assert instance.get_dynamic_partitions("site") == []
+    with psycopg.connect(fresh_database) as conn:
+        rows = conn.execute(
+            "SELECT source_path, location, reason FROM raw.quarantine ORDER BY source_path"
+        ).fetchall()
+        attempts = conn.execute("SELECT count(*) FROM raw.amf_registration_attempts")
+        assert attempts.fetchone()[0] == 0
+    assert [(path, location) for path, location, _ in rows] == [
+        ("amf.log", "file"),
+        ("sources.json", "entry 1"),
+    ]
+    assert "sources.json entry 1, whose pattern matches this file, is invalid" in rows[0][2]
+    assert "sources.json entry 1: site id 'SITE|7' is invalid" in rows[1][2]
+    assert rows[1][2].endswith("correct the site_id of this entry")

@@ -325,6 +325,7 @@ def test_malformed_line_quarantined_with_location(conn, case_landing):
     ingest_core5g_folder(conn, case_landing, KEY)
     rows = conn.execute(
         "SELECT source_kind, source_path, location, reason, content FROM raw.quarantine"
+        " WHERE source_path <> 'README.txt'"
     ).fetchall()
     assert len(rows) == 1
     kind, path, location, reason, content = rows[0]
@@ -473,3 +474,73 @@ def test_missing_folder_named_in_error(conn, tmp_path):
     missing = tmp_path / "nowhere"
     with pytest.raises(FileNotFoundError, match=re.escape(str(missing))):
         ingest_core5g_folder(conn, missing, KEY)
+
+
+def test_unmatched_file_is_quarantined(conn, case_landing):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    rows = conn.execute(
+        "SELECT source_kind, location, reason, content FROM raw.quarantine"
+        " WHERE source_path = 'README.txt'"
+    ).fetchall()
+    assert len(rows) == 1
+    kind, location, reason, content = rows[0]
+    assert kind == "core5g_unmatched"
+    assert location == "file"
+    assert "no entry of sources.json matches this file" in reason
+    assert content == "not a source"
+
+
+def test_invalid_entry_blocks_only_its_files(conn, case_landing):
+    config = json.loads((case_landing / "sources.json").read_text())
+    bad_entry = {**config["sources"][0], "pattern": "SITE200/*.log", "site_id": "SITE|200"}
+    config["sources"].append(bad_entry)
+    (case_landing / "sources.json").write_text(json.dumps(config))
+    (case_landing / "SITE200").mkdir()
+    shutil.copy(case_landing / "open5gs-amf.log", case_landing / "SITE200" / "amf.log")
+    summary = ingest_core5g_folder(conn, case_landing, KEY)
+    entry_rows = conn.execute(
+        "SELECT location, reason FROM raw.quarantine WHERE source_path = 'sources.json'"
+    ).fetchall()
+    file_reason = conn.execute(
+        "SELECT reason FROM raw.quarantine WHERE source_path = 'SITE200/amf.log'"
+    ).fetchone()[0]
+    assert summary.files_ingested == 5
+    assert len(entry_rows) == 1
+    assert entry_rows[0][0] == f"entry {len(config['sources'])}"
+    assert "site id 'SITE|200' is invalid" in entry_rows[0][1]
+    assert f"sources.json entry {len(config['sources'])}, whose pattern" in file_reason
+
+
+def test_duplicate_scrape_keeps_file_text(conn, case_landing):
+    config = json.loads((case_landing / "sources.json").read_text())
+    scrape = next(e for e in config["sources"] if e["format"] == "prometheus_text")
+    copy_name = "zz-copy-" + scrape["pattern"].rsplit("/", 1)[-1]
+    config["sources"].append({**scrape, "pattern": copy_name})
+    (case_landing / "sources.json").write_text(json.dumps(config))
+    original = case_landing / scrape["pattern"].rsplit("/", 1)[-1]
+    shutil.copy(original, case_landing / copy_name)
+    ingest_core5g_folder(conn, case_landing, KEY)
+    rows = conn.execute(
+        "SELECT reason, content FROM raw.quarantine WHERE source_path = %s", (copy_name,)
+    ).fetchall()
+    assert len(rows) == 1
+    assert "is already loaded from" in rows[0][0]
+    assert rows[0][1] == original.read_text()
+
+
+def test_utf16_log_is_quarantined(conn, case_landing):
+    broken = case_landing / "broken-amf.log"
+    broken.write_bytes(BROKEN_LOG.encode("utf-16"))
+    summary = ingest_core5g_folder(conn, case_landing, KEY)
+    rows = conn.execute(
+        "SELECT location, reason, content FROM raw.quarantine WHERE source_path = 'broken-amf.log'"
+    ).fetchall()
+    attempts = conn.execute(
+        "SELECT count(*) FROM raw.amf_registration_attempts WHERE source_path = 'broken-amf.log'"
+    ).fetchone()[0]
+    assert summary.files_ingested == 5
+    assert attempts == 0
+    assert len(rows) == 1
+    assert rows[0][0] == "file"
+    assert "file is UTF-16, not UTF-8: convert it to UTF-8" in rows[0][1]
+    assert rows[0][2] == BROKEN_LOG

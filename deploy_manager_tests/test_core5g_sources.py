@@ -403,12 +403,33 @@ def test_sources_config_rejects_bad_entries():
         ({"nf": "upf"}, "upf"),
         ({"collected_on": "02/11/2026"}, "02/11/2026"),
     ):
-        with pytest.raises(SourceConfigError) as error:
-            parse_sources_config({"sources": [{**good, **change}]})
-        assert expected in str(error.value)
+        config = parse_sources_config({"sources": [good, {**good, **change}]})
+        assert len(config.sources) == 1
+        assert [entry.number for entry in config.rejected] == [2]
+        assert expected in config.rejected[0].reason
+        assert "sources.json entry 2" in config.rejected[0].reason
     without_zone = {k: v for k, v in good.items() if k != "timezone"}
-    with pytest.raises(SourceConfigError, match="timezone"):
-        parse_sources_config({"sources": [without_zone]})
+    config = parse_sources_config({"sources": [without_zone]})
+    assert config.sources == ()
+    assert "timezone" in config.rejected[0].reason
+
+
+def test_invalid_site_id_names_sources_entry():
+    entry = {
+        "pattern": "SITE200/*.log",
+        "site_id": "SITE|200",
+        "nf": "amf",
+        "instance": "amf-1",
+        "format": "open5gs_log",
+        "timezone": "UTC",
+    }
+    config = parse_sources_config({"sources": [entry]})
+    reason = config.rejected[0].reason
+    assert "site id 'SITE|200' is invalid (contains '|')" in reason
+    assert reason.startswith("sources.json entry 1: site id")
+    assert reason.endswith("correct the site_id of this entry")
+    assert "site_<ID> group" not in reason
+    assert config.rejected_match("SITE200/amf.log") is config.rejected[0]
 
 
 def test_sources_config_dates_from_file_names():

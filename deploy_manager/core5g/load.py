@@ -39,6 +39,7 @@ from deploy_manager.core5g.sources.config import (
     FORMAT_FREE5GC_LOG,
     FORMAT_OPEN5GS_LOG,
     FORMAT_PROMETHEUS,
+    Core5gSourcesConfig,
     SourceConfig,
     SourceConfigError,
     load_sources_config,
@@ -54,8 +55,8 @@ from deploy_manager.core5g.sources.prometheus import (
 )
 from deploy_manager.ingest.files import already_ingested, record_ingested
 from deploy_manager.ingest.pseudonymise import Pseudonymiser, load_key
-from deploy_manager.ingest.quarantine import QuarantinedRecord, write_quarantine
-from deploy_manager.ingest.text import decode_bytes
+from deploy_manager.ingest.quarantine import QuarantinedRecord, sync_quarantine
+from deploy_manager.ingest.text import decode_bytes, encoding_error, invalid_utf8
 
 log = logging.getLogger(__name__)
 
@@ -199,6 +200,11 @@ CDR_COLUMNS = (
 )
 
 
+# source_kind of the quarantine rows of invalid sources.json entries and of unmatched files.
+CONFIG_KIND = "core5g_config"
+UNMATCHED_KIND = "core5g_unmatched"
+
+
 def source_kind(source_format: str) -> str:
     """Return the source_kind of raw.ingested_files and raw.quarantine rows for a format."""
     return f"core5g_{source_format}"
@@ -265,6 +271,8 @@ def ingest_core5g_folder(
     pseudonymiser = key if isinstance(key, Pseudonymiser) else Pseudonymiser(load_key(key))
 
     summary = Core5gIngestSummary()
+    with conn.transaction():
+        summary.quarantined += _quarantine_rejected_entries(conn, config)
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         if path.name.startswith(".") or path.resolve() == config_file.resolve():
             continue
@@ -285,13 +293,48 @@ def ingest_core5g_folder(
     return summary
 
 
+def _quarantine_rejected_entries(conn: psycopg.Connection, config: Core5gSourcesConfig) -> int:
+    """Replace the quarantine rows of sources.json with its invalid entries and return the
+    number of new rows."""
+    records = [
+        QuarantinedRecord(
+            CONFIG_KIND, CONFIG_FILE_NAME, f"entry {entry.number}", entry.reason, entry.content
+        )
+        for entry in config.rejected
+    ]
+    for entry in config.rejected:
+        log.warning("%s entry %d rejected: %s", CONFIG_FILE_NAME, entry.number, entry.reason)
+    return sync_quarantine(conn, CONFIG_FILE_NAME, (CONFIG_KIND,), records)
+
+
+def _unmatched_reason(config: Core5gSourcesConfig, relative: str) -> str:
+    entry = config.rejected_match(relative)
+    if entry is not None:
+        return (
+            f"{CONFIG_FILE_NAME} entry {entry.number}, whose pattern matches this file, is"
+            f" invalid, so the file is not ingested: {entry.reason}"
+        )
+    return (
+        f"no entry of {CONFIG_FILE_NAME} matches this file: add an entry whose pattern matches"
+        " it, or move the file out of the 5G core landing folder"
+    )
+
+
 def _ingest_matched(conn, path, relative, config, pseudonymiser, force) -> Core5gIngestSummary:
     source = config.match(relative)
     if source is None:
         summary = Core5gIngestSummary(files_seen=1)
         summary.unmatched_files.append(relative)
-        log.info("no entry of %s matches %s, so the file is skipped", CONFIG_FILE_NAME, relative)
+        reason = _unmatched_reason(config, relative)
+        log.warning("%s not ingested: %s", relative, reason)
+        record = QuarantinedRecord(
+            UNMATCHED_KIND, relative, "file", reason, decode_bytes(Path(path).read_bytes())
+        )
+        with conn.transaction():
+            summary.quarantined = sync_quarantine(conn, relative, (UNMATCHED_KIND,), [record])
         return summary
+    with conn.transaction():
+        sync_quarantine(conn, relative, (UNMATCHED_KIND,), [])
     return ingest_core5g_file(
         conn,
         path,
@@ -323,17 +366,24 @@ def ingest_core5g_file(
         return summary
 
     text = decode_bytes(data)
-    try:
-        batch = _parse(text, source_path, source, pseudonymiser, response_window_seconds)
-    except SourceConfigError as exc:
-        summary.failed_files[source_path] = str(exc)
-        log.warning("core5g file %s not ingested: %s", source_path, exc)
-        return summary
+    problem = encoding_error(data)
+    if problem is not None:
+        # The rows of an earlier version of the file are deleted below, as for any change.
+        batch = _Batch(quarantined=[QuarantinedLine("file", problem, text)])
+    else:
+        try:
+            batch = _parse(text, source_path, source, pseudonymiser, response_window_seconds)
+        except SourceConfigError as exc:
+            summary.failed_files[source_path] = str(exc)
+            log.warning("core5g file %s not ingested: %s", source_path, exc)
+            return summary
+        if (reason := invalid_utf8(data)) is not None:
+            batch.quarantined.append(QuarantinedLine("encoding", reason, data.decode("latin-1")))
 
     with conn.transaction():
         replaced_scrapes = _delete_file_rows(conn, source.format, source_path)
         if batch.scrape is not None:
-            _insert_scrape(conn, batch, source_path)
+            _insert_scrape(conn, batch, source_path, text)
         for table, (columns, rows) in batch.tables.items():
             summary.add_rows(table, copy_rows(conn, table, columns, rows))
         increases = 0
@@ -517,9 +567,9 @@ def _delete_file_rows(
     return removed
 
 
-def _insert_scrape(conn: psycopg.Connection, batch: _Batch, source_path: str) -> None:
-    """Insert the scrape's row, or quarantine the file when another file has the same
-    instance and scrape time."""
+def _insert_scrape(conn: psycopg.Connection, batch: _Batch, source_path: str, text: str) -> None:
+    """Insert the scrape's row, or quarantine the file (``text``) when another file has the
+    same instance and scrape time."""
     scrape = batch.scrape
     other = conn.execute(
         "SELECT source_path FROM raw.nf_scrapes"
@@ -534,7 +584,7 @@ def _insert_scrape(conn: psycopg.Connection, batch: _Batch, source_path: str) ->
                 "file",
                 f"scrape of {scrape.instance} at {scrape.scraped_at.isoformat()} is already "
                 f"loaded from {other[0]}: remove the duplicate file or fix its scrape time",
-                f"{len(scrape.samples)} samples",
+                text,
             )
         )
         return
@@ -658,25 +708,8 @@ def _increase_rows(increases: Iterable[CounterIncrease]) -> Iterable[tuple]:
 def _sync_quarantine(
     conn: psycopg.Connection, kind: str, source_path: str, lines: list[QuarantinedLine]
 ) -> int:
-    """Replace the file's rows in raw.quarantine with its current quarantined lines; return how
-    many rows were new. Unchanged rows keep their id and time, so a re-ingest changes nothing."""
     records = [
         QuarantinedRecord(kind, source_path, line.location, line.reason, line.content)
         for line in lines
     ]
-    current = {
-        (r.location, hashlib.sha256(r.content.encode("utf-8", "replace")).hexdigest())
-        for r in records
-    }
-    stale = [
-        row_id
-        for row_id, location, content_sha in conn.execute(
-            "SELECT id, location, content_sha256 FROM raw.quarantine"
-            " WHERE source_path = %s AND source_kind = %s",
-            (source_path, kind),
-        )
-        if (location, content_sha) not in current
-    ]
-    if stale:
-        conn.execute("DELETE FROM raw.quarantine WHERE id = ANY(%s)", (stale,))
-    return write_quarantine(conn, records)
+    return sync_quarantine(conn, source_path, (kind,), records)

@@ -101,9 +101,7 @@ class SourceConfig:
     scraped_at: datetime | None = None
 
     def matches(self, relative_path: str) -> bool:
-        if "/" not in self.pattern:
-            return fnmatchcase(PurePosixPath(relative_path).name, self.pattern)
-        return fnmatchcase(relative_path, self.pattern)
+        return _pattern_matches(self.pattern, relative_path)
 
     def collection_date(self, relative_path: str) -> date:
         """Date the file was collected on: from the entry, else the date in the file name."""
@@ -147,11 +145,36 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class RejectedEntry:
+    """An entry of ``sources.json`` that is invalid, kept so the files it names are reported."""
+
+    number: int
+    pattern: str | None
+    reason: str
+    content: str
+
+
+def _pattern_matches(pattern: str, relative_path: str) -> bool:
+    if "/" not in pattern:
+        return fnmatchcase(PurePosixPath(relative_path).name, pattern)
+    return fnmatchcase(relative_path, pattern)
+
+
+@dataclass(frozen=True)
 class Core5gSourcesConfig:
-    """All source entries of a landing folder, in the order they are matched."""
+    """All source entries of a landing folder, in the order they are matched, and the
+    entries rejected as invalid."""
 
     sources: tuple[SourceConfig, ...]
     response_window_seconds: float = DEFAULT_RESPONSE_WINDOW_SECONDS
+    rejected: tuple[RejectedEntry, ...] = ()
+
+    def rejected_match(self, relative_path: str) -> RejectedEntry | None:
+        """Return the first rejected entry whose pattern matches ``relative_path``, or None."""
+        for entry in self.rejected:
+            if entry.pattern is not None and _pattern_matches(entry.pattern, relative_path):
+                return entry
+        return None
 
     def match(self, relative_path: str) -> SourceConfig | None:
         """Return the first entry whose pattern matches ``relative_path``, or None."""
@@ -208,11 +231,24 @@ def parse_sources_config(data: Any, origin: str = CONFIG_FILE_NAME) -> Core5gSou
             f"{origin}: response_window_seconds={window!r} is invalid: use a number of "
             "seconds greater than 0"
         )
-    sources = tuple(
-        _parse_entry(entry, f"{origin} entry {index}")
-        for index, entry in enumerate(data["sources"], start=1)
+    sources: list[SourceConfig] = []
+    rejected: list[RejectedEntry] = []
+    for number, entry in enumerate(data["sources"], start=1):
+        try:
+            sources.append(_parse_entry(entry, f"{origin} entry {number}"))
+        except SourceConfigError as exc:
+            pattern = entry.get("pattern") if isinstance(entry, dict) else None
+            rejected.append(
+                RejectedEntry(
+                    number,
+                    pattern if isinstance(pattern, str) else None,
+                    str(exc),
+                    json.dumps(entry, ensure_ascii=False),
+                )
+            )
+    return Core5gSourcesConfig(
+        sources=tuple(sources), response_window_seconds=float(window), rejected=tuple(rejected)
     )
-    return Core5gSourcesConfig(sources=sources, response_window_seconds=float(window))
 
 
 def _parse_entry(entry: Any, where: str) -> SourceConfig:
@@ -228,7 +264,7 @@ def _parse_entry(entry: Any, where: str) -> SourceConfig:
             raise SourceConfigError(f"{where} is missing {key!r}: add it as a non-empty string")
 
     try:
-        site_id = validate_site_id(entry["site_id"])
+        site_id = validate_site_id(entry["site_id"], fix="correct the site_id of this entry")
     except InvalidSiteIdError as exc:
         raise SourceConfigError(f"{where}: {exc}") from exc
 

@@ -664,3 +664,23 @@ def test_binary_backup_quarantined(conn: psycopg.Connection, tmp_path: Path) -> 
     assert rows[0][1] == "file"
     assert "'edge-r1.site104' is not a text configuration" in rows[0][2]
     assert "file is binary, not text (NUL byte at offset" in rows[0][2]
+
+
+def test_fixed_backup_leaves_no_quarantine(conn: psycopg.Connection, tmp_path: Path) -> None:
+    add_inventory(conn, "edge-r1.site104", "SITE104")
+    backups = tmp_path / "devices" / "backups"
+    write_backup(backups, DAY1, "edge-r1.site104", ios_config())
+    broken = write_backup(backups, DAY2, "edge-r1.site104", "")
+
+    ingest_config_backups(conn, backups, None, landing=tmp_path)
+    before = conn.execute("SELECT source_path, reason FROM raw.quarantine").fetchall()
+    broken.write_text(ios_config())
+    ingest_config_backups(conn, backups, None, landing=tmp_path)
+    after = conn.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0]
+    stored = conn.execute("SELECT count(*) FROM raw.config_backups").fetchone()[0]
+
+    assert len(before) == 1
+    assert before[0][0] == str(broken.relative_to(tmp_path))
+    assert "is empty" in before[0][1]
+    assert after == 0
+    assert stored == 2

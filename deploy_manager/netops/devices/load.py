@@ -30,6 +30,7 @@ import gzip
 import hashlib
 import itertools
 import logging
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -496,6 +497,7 @@ def ingest_config_backups(
     layout: str = "auto",
     deployment_window: timedelta | None = None,
     max_diff_chars: int = DEFAULT_MAX_DIFF_CHARS,
+    landing: Path | None = None,
 ) -> BackupIngestSummary:
     """Load configuration backups into raw.config_backups, then refresh their drift.
 
@@ -504,16 +506,21 @@ def ingest_config_backups(
     ``<golden_dir>/roles.csv``. Drift is recomputed for every device in the input, from
     the input's oldest backup on, so a second ingest after the Ansible runs were loaded
     updates the ``expected`` flags. The backups and the drift are written in one
-    transaction.
+    transaction. Quarantine rows name files relative to ``landing`` when it is given, and
+    the rows of backups since fixed or removed are deleted.
     """
     source = Path(folder_or_repo)
     golden_path = Path(golden_dir) if golden_dir is not None else None
     roles = load_role_map(golden_path, Path(roles_file) if roles_file is not None else None)
     goldens = load_golden_configs(golden_path)
     summary = BackupIngestSummary()
+    quarantine = _BackupQuarantine(conn, source, landing)
     with conn.transaction():
-        since, fingerprint = _stage_backups(conn, read_backups(source, layout), roles, summary)
-        _move_staged_backups(conn, summary)
+        since, fingerprint = _stage_backups(
+            conn, read_backups(source, layout), roles, summary, quarantine
+        )
+        _move_staged_backups(conn, summary, quarantine)
+        quarantine.delete_stale()
         _record_ingested(
             conn,
             str(source.resolve()),
@@ -544,11 +551,54 @@ def ingest_config_backups(
     return summary
 
 
+class _BackupQuarantine:
+    """The quarantine rows of one backup source, named relative to the landing folder."""
+
+    def __init__(self, conn: psycopg.Connection, source: Path, landing: Path | None) -> None:
+        self._conn = conn
+        self._landing = landing.resolve() if landing is not None else None
+        # Rows of earlier ingests may name files by absolute path.
+        self._prefixes = sorted({str(source.resolve()), self._name(str(source.resolve()))})
+        self._current: set[tuple[str, str, str]] = set()
+
+    def _name(self, path: str) -> str:
+        if self._landing is None:
+            return path
+        root = f"{self._landing}{os.sep}"
+        return path[len(root) :] if path.startswith(root) else path
+
+    def write(self, records: list[QuarantinedRecord]) -> int:
+        """Insert ``records`` and return the number of new rows."""
+        named = [
+            QuarantinedRecord(
+                r.source_kind, self._name(r.source_path), r.location, r.reason, r.content
+            )
+            for r in records
+        ]
+        for record in named:
+            digest = hashlib.sha256((record.content or "").encode("utf-8", "replace")).hexdigest()
+            self._current.add((record.source_path, record.location, digest))
+        return write_quarantine(self._conn, named)
+
+    def delete_stale(self) -> None:
+        """Delete this source's rows that the last read no longer rejected."""
+        rows = self._conn.execute(
+            "SELECT id, source_path, location, content_sha256 FROM raw.quarantine"
+            " WHERE source_kind = %s AND EXISTS (SELECT 1 FROM unnest(%s::text[]) AS p(prefix)"
+            "  WHERE left(source_path, length(p.prefix)) = p.prefix)",
+            (BACKUP_KIND, self._prefixes),
+        ).fetchall()
+        stale = [row[0] for row in rows if tuple(row[1:]) not in self._current]
+        if stale:
+            self._conn.execute("DELETE FROM raw.quarantine WHERE id = ANY(%s)", (stale,))
+
+
 def _stage_backups(
     conn: psycopg.Connection,
     items: Iterator[BackupFile | RejectedBackup],
     roles: RoleMap,
     summary: BackupIngestSummary,
+    quarantine: _BackupQuarantine,
 ) -> tuple[dict[str, datetime], str]:
     """Copy the readable backups into the stage table and quarantine the others.
 
@@ -579,7 +629,7 @@ def _stage_backups(
             rows.append(row)
         _copy_rows(conn, "config_backups_stage", BACKUP_COLUMNS, rows)
         summary.rejected += len(rejected)
-        summary.quarantined += write_quarantine(conn, rejected)
+        summary.quarantined += quarantine.write(rejected)
     return oldest, fingerprint.hexdigest()
 
 
@@ -645,7 +695,9 @@ def _backup_quarantine(item: RejectedBackup) -> QuarantinedRecord:
     )
 
 
-def _move_staged_backups(conn: psycopg.Connection, summary: BackupIngestSummary) -> None:
+def _move_staged_backups(
+    conn: psycopg.Connection, summary: BackupIngestSummary, quarantine: _BackupQuarantine
+) -> None:
     """Insert staged backups, refresh derived columns of stored ones, quarantine conflicts.
 
     A staged backup whose device and time are stored with different content is a
@@ -671,7 +723,7 @@ def _move_staged_backups(conn: psycopg.Connection, summary: BackupIngestSummary)
         for root, path, commit, device, when, content, stored_path in conflicts
     ]
     summary.rejected += len(rejected)
-    summary.quarantined += write_quarantine(conn, rejected)
+    summary.quarantined += quarantine.write(rejected)
 
     columns = sql.SQL(", ").join(map(sql.Identifier, BACKUP_COLUMNS))
     updates = sql.SQL(", ").join(
@@ -918,7 +970,7 @@ def ingest_device_landing(
         fingerprint = _backup_landing_fingerprint(conn, backups_dir, golden_dir)
         if force or not already_ingested(conn, relative, fingerprint):
             with conn.transaction():
-                backups = ingest_config_backups(conn, backups_dir, golden_dir)
+                backups = ingest_config_backups(conn, backups_dir, golden_dir, landing=landing)
                 record_ingested(
                     conn,
                     relative,

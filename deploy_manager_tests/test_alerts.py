@@ -20,7 +20,9 @@ from dagster import (
     AssetSpec,
     DagsterInstance,
     Definitions,
+    asset,
     build_sensor_context,
+    define_asset_job,
 )
 
 from deploy_manager.alerts import store
@@ -258,6 +260,64 @@ def test_failed_check_alerts_once_then_clears(tmp_path, fresh_database, alert_en
     assert cleared_rows[0]["cleared_at"] is not None
     assert cleared_rows[0]["clear_notified_at"] is not None
     assert [m["event"] for m in alert_env.messages] == ["raised", "cleared"]
+
+
+def test_errored_check_alerts_until_it_passes(tmp_path, fresh_database, alert_env):
+    table = "core5g.registration_kpis"
+    write_partition(tmp_path, table, "2026-11-01", "S1", {"other": [50.0]})
+    # The column is missing, so the check raises instead of recording a result.
+    checks = [build_rate_checks(REGISTRATION_KEY, ["rate"])]
+    defs = _with_alert_sensor(check_definitions(checks, tmp_path))
+    day = date(2026, 11, 1)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("site", ["S1"])
+        crashed = run_checks(defs, instance, day, day)
+        first = _tick(defs, instance, None, tmp_path, fresh_database)
+        raised_rows = _rows(fresh_database)
+
+        write_partition(tmp_path, table, "2026-11-01", "S1", {"rate": [50.0]})
+        passed = run_checks(defs, instance, day, day)
+        _tick(defs, instance, first.cursor, tmp_path, fresh_database)
+    cleared_rows = _rows(fresh_database)
+
+    assert not crashed.success
+    assert passed.success
+    assert len(raised_rows) == 1
+    assert raised_rows[0]["kind"] == "check"
+    assert raised_rows[0]["severity"] == "error"
+    assert raised_rows[0]["site_id"] == "S1"
+    assert "raised an error" in raised_rows[0]["message"]
+    assert "['rate'] are not in core5g.registration_kpis" in raised_rows[0]["message"]
+    assert json.loads(first.cursor)["pending_runs"] == []
+    assert cleared_rows[0]["cleared_at"] is not None
+    assert [m["event"] for m in alert_env.messages] == ["raised", "cleared"]
+
+
+def test_check_skipped_after_asset_failure_raises_nothing(tmp_path, fresh_database, alert_env):
+    @asset(key=REGISTRATION_KEY, partitions_def=date_site_partitions)
+    def registrations() -> None:
+        raise RuntimeError("Spark job failed")
+
+    check = build_rate_checks(REGISTRATION_KEY, ["rate"])
+    defs = _with_alert_sensor(
+        Definitions(
+            assets=[registrations],
+            asset_checks=[check],
+            jobs=[define_asset_job("with_checks")],
+            resources={"warehouse": WarehouseFiles(warehouse_dir=str(tmp_path))},
+        )
+    )
+    day = date(2026, 11, 1)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("site", ["S1"])
+        result = defs.resolve_job_def("with_checks").execute_in_process(
+            instance=instance, partition_key=str(partition_key(day, "S1")), raise_on_error=False
+        )
+        tick = _tick(defs, instance, None, tmp_path, fresh_database)
+
+    assert not result.success
+    assert "0 alerts raised" in tick.skip_reason.skip_message
+    assert _rows(fresh_database) == []
 
 
 def test_undelivered_alert_is_sent_next_tick(tmp_path, fresh_database, alert_env):

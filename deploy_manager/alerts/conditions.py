@@ -1,6 +1,7 @@
 """The conditions that the alert sensor turns into alerts.
 
-- Failed asset checks, per check and partition, read incrementally from the instance.
+- Failed asset checks, per check and partition, read incrementally from the instance, and
+  checks that raised an error in a failed run.
 - Late sites of the assets that have a per-site freshness check.
 - KPI thresholds per site: the deployment success rate, and the 5G registration success
   rate and p95 latency once ``core5g.registration_kpis`` exists in the code location and in
@@ -11,13 +12,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import pyarrow.compute as pc
-from dagster import AssetCheckKey, AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._utils.error import SerializableErrorInfo
 
 from deploy_manager.alerts.settings import AlertSettings
 from deploy_manager.alerts.store import AlertCondition, alert_key
@@ -30,60 +32,150 @@ log = logging.getLogger(__name__)
 THRESHOLD_LOOKBACK_DAYS = 7
 
 
+# Characters of a step's error kept in the message of an errored-check alert.
+MAX_ERROR_CHARS = 500
+
+
 @dataclass
 class CheckChanges:
-    """Check results newer than the cursor: conditions to raise, alert keys to clear, and
-    the storage id to continue from."""
+    """Check results newer than the cursor: conditions to raise, alert keys to clear, the
+    storage id to continue from, and the runs with checks still planned (not yet finished)."""
 
     raised: list[AlertCondition]
     cleared: list[str]
     cursor: int | None
+    pending_runs: list[str] = field(default_factory=list)
+
+
+def _partition_check_condition(
+    check_key: AssetCheckKey, partition: str | None, severity: str, problem: str, details: dict
+) -> AlertCondition:
+    """Return the ``check`` condition of one (check, partition). ``problem`` ends the message."""
+    day, _, site = (partition or "").partition("|")
+    asset = check_key.asset_key.to_user_string()
+    where = f" on {partition}" if partition else ""
+    return AlertCondition(
+        kind="check",
+        severity=severity,
+        asset_key=asset,
+        name=check_key.name,
+        scope=partition or "",
+        site_id=site or None,
+        partition_date=date.fromisoformat(day) if site else None,
+        message=f"check {check_key.name} on {asset}{where} {problem}",
+        details={"partition": partition, **details},
+    )
 
 
 def _check_condition(
     check_key: AssetCheckKey, partition: str | None, evaluation, run_id: str
 ) -> AlertCondition:
-    day, _, site = (partition or "").partition("|")
-    severity = "error" if evaluation.severity.value == "ERROR" else "warning"
-    where = f" on {partition}" if partition else ""
-    return AlertCondition(
-        kind="check",
-        severity=severity,
-        asset_key=check_key.asset_key.to_user_string(),
-        name=check_key.name,
-        scope=partition or "",
-        site_id=site or None,
-        partition_date=date.fromisoformat(day) if site else None,
-        message=(
-            f"check {check_key.name} failed on {check_key.asset_key.to_user_string()}{where}: "
-            f"{evaluation.description or 'no description'}"
-        ),
-        details={
+    return _partition_check_condition(
+        check_key,
+        partition,
+        "error" if evaluation.severity.value == "ERROR" else "warning",
+        f"failed: {evaluation.description or 'no description'}",
+        {
             "run_id": run_id,
-            "partition": partition,
             "metadata": {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()},
         },
     )
 
 
+def _errored_check_condition(
+    check_key: AssetCheckKey, partition: str | None, run_id: str, error: str
+) -> AlertCondition:
+    return _partition_check_condition(
+        check_key,
+        partition,
+        "error",
+        f"raised an error in run {run_id}, so the data has no result for it: {error}",
+        {"run_id": run_id, "error": error},
+    )
+
+
+def _root_error(error: SerializableErrorInfo | None) -> str:
+    """Return the message of the innermost cause of a step's error, which names what the check
+    code raised, rather than Dagster's wrapper around it."""
+    if error is None:
+        return "step failed without an error message"
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()[:MAX_ERROR_CHARS]
+
+
+def errored_check_conditions(
+    instance: DagsterInstance, run_id: str, check_keys: Iterable[AssetCheckKey]
+) -> list[AlertCondition]:
+    """Return one condition per (check, partition) that the failed run ``run_id`` planned and
+    left without a result because the check's own step failed (the check raised).
+
+    A (check, partition) counts only while that run's planned record is still its latest, so
+    a later result wins. A check skipped because an upstream step failed gets no condition:
+    its asset was not materialized in that run, so the previous result still describes the
+    stored partition.
+
+    NOTE: a run that fails before any check runs, for example in a Spark step, raises no
+    alert here. The Dagster UI shows the failed run, and `sites_fresh` flags a site that
+    falls behind.
+    """
+    selected = set(check_keys)
+    errors = {
+        entry.step_key: entry.dagster_event.event_specific_data.error
+        for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
+        if entry.step_key and entry.dagster_event
+    }
+    conditions = []
+    planned = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+    for entry in planned:
+        if entry.step_key not in errors or entry.dagster_event is None:
+            continue
+        data = entry.dagster_event.event_specific_data
+        if data.asset_check_key not in selected:
+            continue
+        text = _root_error(errors[entry.step_key])
+        partitions = (
+            list(data.partitions_subset.get_partition_keys()) if data.partitions_subset else None
+        )
+        infos = instance.event_log_storage.get_asset_check_partition_info(
+            [data.asset_check_key], partition_keys=partitions
+        )
+        for info in infos:
+            if (
+                info.latest_execution_status == AssetCheckExecutionRecordStatus.PLANNED
+                and info.latest_planned_run_id == run_id
+            ):
+                conditions.append(
+                    _errored_check_condition(info.check_key, info.partition_key, run_id, text)
+                )
+    return conditions
+
+
 def check_changes(
-    instance: DagsterInstance, check_keys: Sequence[AssetCheckKey], after_storage_id: int | None
+    instance: DagsterInstance,
+    check_keys: Sequence[AssetCheckKey],
+    after_storage_id: int | None,
+    pending_runs: Iterable[str] = (),
 ) -> CheckChanges:
-    """Return the failed and passed check results recorded after ``after_storage_id``.
+    """Return the failed, errored and passed check results recorded after ``after_storage_id``.
 
     Only the latest result of each (check, partition) counts: a failure raises an alert for
-    that partition and a pass clears it. A check still planned, or never finished because its
-    run failed or a blocking check upstream stopped it, changes nothing.
+    that partition and a pass clears it. A check that raised an error also raises an alert,
+    once its run has failed (see errored_check_conditions). ``pending_runs`` are the runs
+    whose planned checks were seen by an earlier call before the run finished.
     """
     infos = instance.event_log_storage.get_asset_check_partition_info(
         list(check_keys), after_storage_id=after_storage_id
     )
     raised, cleared = [], []
     cursor = after_storage_id
+    planned_runs = set(pending_runs)
     for info in infos:
         cursor = max(cursor or 0, info.latest_check_event_storage_id)
         scope = info.partition_key or ""
-        if info.latest_execution_status == AssetCheckExecutionRecordStatus.SUCCEEDED:
+        if info.latest_execution_status == AssetCheckExecutionRecordStatus.PLANNED:
+            planned_runs.add(info.latest_planned_run_id)
+        elif info.latest_execution_status == AssetCheckExecutionRecordStatus.SUCCEEDED:
             asset = info.check_key.asset_key.to_user_string()
             cleared.append(alert_key("check", asset, info.check_key.name, scope))
         elif info.latest_execution_status == AssetCheckExecutionRecordStatus.FAILED:
@@ -97,7 +189,16 @@ def check_changes(
                         info.check_key, info.partition_key, record.evaluation, record.run_id
                     )
                 )
-    return CheckChanges(raised, cleared, cursor)
+    still_running = []
+    for run_id in sorted(planned_runs):
+        run = instance.get_run_by_id(run_id)
+        if run is None:
+            continue
+        if not run.is_finished:
+            still_running.append(run_id)
+        elif run.status == DagsterRunStatus.FAILURE:
+            raised += errored_check_conditions(instance, run_id, check_keys)
+    return CheckChanges(raised, cleared, cursor, still_running)
 
 
 def freshness_conditions(

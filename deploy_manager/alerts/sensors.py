@@ -5,7 +5,9 @@ A failed asset check does not fail its run unless it blocks, so run-failure sens
 see it; open-source Dagster has no alert policies. Each tick therefore:
 
 1. reads the check results recorded since the cursor and raises or clears one alert per
-   (check, partition);
+   (check, partition). A check that raised an error has no result, so once its run has
+   failed it raises the same alert as a failed check, and its next pass clears it. Runs
+   still in progress are kept in the cursor until they finish;
 2. recomputes the late sites and the threshold breaches and raises or clears their alerts;
 3. sends every raise and clear not yet accepted by the webhook, oldest first. It stops at the
    first failed delivery so a down receiver is not hammered, and the rest go at the next tick.
@@ -58,10 +60,12 @@ class AlertTick:
         return f"{text}; delivery failed: {self.delivery_error}" if self.delivery_error else text
 
 
-def _parse_cursor(cursor: str | None) -> int | None:
+def _parse_cursor(cursor: str | None) -> tuple[int | None, list[str]]:
+    """Return the check storage id and the pending run ids stored in the sensor's cursor."""
     if not cursor:
-        return None
-    return json.loads(cursor).get("check_storage_id")
+        return None, []
+    state = json.loads(cursor)
+    return state.get("check_storage_id"), list(state.get("pending_runs", []))
 
 
 def _reconcile(
@@ -132,7 +136,8 @@ def run_alert_tick(
         key=AssetKey.to_user_string,
     )
     today = utc_today()
-    changes = check_changes(instance, check_keys, _parse_cursor(context.cursor))
+    storage_id, pending_runs = _parse_cursor(context.cursor)
+    changes = check_changes(instance, check_keys, storage_id, pending_runs)
     sites = list(instance.get_dynamic_partitions(site_partitions.name))
     recomputed = freshness_conditions(instance, fresh_assets, today, settings.freshness_lag_days)
     recomputed += threshold_conditions(
@@ -144,7 +149,10 @@ def run_alert_tick(
         deliver_notifications(conn, settings, tick)
     context.log.info("alert sensor: %s", tick.summary())
     return SensorResult(
-        cursor=json.dumps({"check_storage_id": changes.cursor}), skip_reason=tick.summary()
+        cursor=json.dumps(
+            {"check_storage_id": changes.cursor, "pending_runs": changes.pending_runs}
+        ),
+        skip_reason=tick.summary(),
     )
 
 

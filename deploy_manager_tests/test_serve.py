@@ -11,6 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import URLError
 
@@ -44,10 +46,10 @@ def wait_until_up(url: str, process: subprocess.Popen | None = None) -> None:
     raise AssertionError(f"{url} did not answer within {STARTUP_SECONDS} s")
 
 
-def graphql(port: int, query: str) -> dict:
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/graphql",
-        data=json.dumps({"query": query}).encode(),
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
@@ -68,28 +70,38 @@ def platform_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
 
 
-def test_webserver_lists_assets_over_graphql(tmp_path):
+@contextmanager
+def running_webserver(env: dict[str, str], log_path: Path) -> Iterator[int]:
+    """Run ``dagster-webserver`` on workspace.yaml at a free loopback port and yield the port.
+
+    The webserver runs in its own session, so the code server and the run workers it starts
+    end with it.
+    """
     port = free_port()
+    command = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml"]
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [*command, "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}/server_info", process)
+            yield port
+        finally:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=60)
+
+
+def test_webserver_lists_assets_over_graphql(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
     env = platform_env(tmp_path, DAGSTER_HOME=str(home))
-    log = (tmp_path / "webserver.log").open("w")
-    command = [str(BIN / "dagster-webserver"), "-w", "workspace.yaml"]
-    process = subprocess.Popen(
-        [*command, "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}/server_info", process)
+    with running_webserver(env, tmp_path / "webserver.log") as port:
         paths = asset_paths(port)
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
-        log.close()
     assert "netops/ansible_deployment_metrics" in paths
     assert "netops/deployment_failure_analysis" in paths
     assert "kpi/site_health_daily" in paths

@@ -66,6 +66,8 @@ class ParsedRun:
     results: list[HostResult] = field(default_factory=list)
     stats: dict[str, HostStats] | None = None
     # Hosts that a task started on. A run that timed out may have no result or stats for them.
+    # NOTE: only the ansible-runner parser fills this, so a jsonl run that stopped before any
+    # host result has no hosts and no site.
     started_hosts: set[str] = field(default_factory=set)
 
     @property

@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -288,6 +288,315 @@ def test_registration_kpis_match_world(platform_world, world_client):
     assert served == {(r["site_id"], r["amf_instance"]) for r in rows}
 
 
+def as_served(value):
+    """Return a value read through Spark as the API's JSON carries it: dates in ISO form,
+    timestamps as UTC datetimes (Spark's session and this process both use UTC)."""
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def parse_served(row: dict, timestamp_columns: set[str]) -> dict:
+    return {
+        name: datetime.fromisoformat(value)
+        if name in timestamp_columns and value is not None
+        else value
+        for name, value in row.items()
+    }
+
+
+def rows_in_window(rows: list[dict], days: int, site_id: str | None = None) -> list[dict]:
+    first, last = window_dates(rows, days)
+    return [
+        r
+        for r in rows
+        if first <= r["date"] <= last and (site_id is None or r["site_id"] == site_id)
+    ]
+
+
+def busiest_site(rows: list[dict]) -> str:
+    """The site with the most rows on the latest date, so a filter on it selects rows."""
+    latest = max(r["date"] for r in rows)
+    counts = defaultdict(int)
+    for row in rows:
+        if row["date"] == latest:
+            counts[row["site_id"]] += 1
+    return max(sorted(counts), key=lambda site: counts[site])
+
+
+def total(rows: list[dict], name: str) -> int:
+    return sum(r[name] or 0 for r in rows)
+
+
+def extreme(function, rows: list[dict], name: str) -> float | None:
+    """``function`` (min or max) of a column over its non-NULL values, rounded to 3 decimals."""
+    values = [r[name] for r in rows if r[name] is not None]
+    return round(function(values), 3) if values else None
+
+
+def expected_session_summary(rows: list[dict]) -> dict:
+    return {
+        "attempts": total(rows, "attempts"),
+        "successes": total(rows, "successes"),
+        "failures": total(rows, "failures"),
+        "no_response": total(rows, "no_response"),
+        "setup_success_rate": pct(total(rows, "successes"), total(rows, "attempts")),
+        "distinct_smf_instance": len({r["smf_instance"] for r in rows}),
+    }
+
+
+def expected_cell_summary(rows: list[dict]) -> dict:
+    return {
+        "uplink_octets": total(rows, "uplink_octets"),
+        "downlink_octets": total(rows, "downlink_octets"),
+        "sessions": total(rows, "sessions"),
+        "distinct_nr_cell_id": len({r["nr_cell_id"] for r in rows}),
+    }
+
+
+def expected_nf_summary(rows: list[dict]) -> dict:
+    return {
+        "scrapes": total(rows, "scrapes"),
+        "restarts": total(rows, "restarts"),
+        "availability_pct": pct(total(rows, "scrapes"), total(rows, "expected_scrapes")),
+        "min_availability_pct": extreme(min, rows, "availability_pct"),
+        "distinct_instance": len({r["instance"] for r in rows}),
+    }
+
+
+def expected_device_summary(rows: list[dict]) -> dict:
+    reachable = total(rows, "reachable_samples")
+    return {
+        "samples": total(rows, "samples"),
+        "reachable_samples": reachable,
+        "availability_pct": pct(reachable, reachable + total(rows, "unreachable_samples")),
+        "max_cpu_p95": extreme(max, rows, "cpu_p95"),
+        "counter_resets": total(rows, "counter_resets"),
+        "distinct_device": len({r["device"] for r in rows}),
+    }
+
+
+def expected_drift_summary(rows: list[dict]) -> dict:
+    return {
+        "backups": total(rows, "backups"),
+        "changes": total(rows, "changes"),
+        "unexpected_changes": total(rows, "unexpected_changes"),
+        "lines_added": total(rows, "lines_added"),
+        "distinct_device": len({r["device"] for r in rows}),
+    }
+
+
+# path, mart, the columns that order the rows of one (date, site), the expected summary.
+ROW_VIEWS = [
+    ("/api/5g/session-kpis", "core5g.session_kpis", ("smf_instance",), expected_session_summary),
+    (
+        "/api/5g/cell-throughput",
+        "core5g.cell_throughput",
+        ("nr_cell_id", "tac"),
+        expected_cell_summary,
+    ),
+    ("/api/5g/nf-health", "core5g.nf_health", ("nf", "instance"), expected_nf_summary),
+    ("/api/netops/device-health", "netops.device_health", ("device",), expected_device_summary),
+    ("/api/netops/config-drift", "netops.config_drift", ("device",), expected_drift_summary),
+]
+
+
+def check_rows_response(body: dict, expected: list[dict], keys: tuple, limit: int) -> None:
+    """Compare a rows view with the mart rows it should list: newest date first, then site and
+    ``keys``, at most ``limit`` of them, and a summary over all of them."""
+    ordered = sorted(
+        expected, key=lambda r: (-r["date"].toordinal(), r["site_id"], *(r[k] for k in keys))
+    )
+    assert body["total_rows"] == len(expected)
+    assert body["truncated"] is (len(expected) > limit)
+    timestamps = {c["name"] for c in body["columns"] if c["type"].startswith("timestamp")}
+    served = [parse_served(row, timestamps) for row in body["rows"]]
+    listed = [{k: as_served(v) for k, v in row.items() if k != "diff"} for row in ordered]
+    assert served == listed[:limit]
+    summary = body["summary"]
+    assert summary["rows"] == len(expected)
+    assert summary["sites"] == len({r["site_id"] for r in expected})
+    assert summary["dates"] == len({r["date"] for r in expected})
+
+
+@pytest.mark.spark
+@pytest.mark.parametrize(
+    ("path", "table", "keys", "expected_summary"), ROW_VIEWS, ids=[v[0] for v in ROW_VIEWS]
+)
+def test_row_view_matches_mart(platform_world, world_client, path, table, keys, expected_summary):
+    rows = mart_rows(platform_world, table)
+    assert rows, f"the world has no rows in {table}"
+    site = busiest_site(rows)
+    for params in ({"days": 366, "limit": 5}, {"days": 2, "site_id": site, "limit": 500}):
+        response = world_client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        first, last = window_dates(rows, params["days"])
+        assert body["source"] == {
+            "table": table,
+            "materialized": True,
+            "latest_date": last.isoformat(),
+            "window": {
+                "first_date": first.isoformat(),
+                "last_date": last.isoformat(),
+                "days": params["days"],
+            },
+        }
+        expected = rows_in_window(rows, params["days"], params.get("site_id"))
+        assert expected, f"no rows of {table} for {params}"
+        check_rows_response(body, expected, keys, params["limit"])
+        summary = body["summary"]
+        assert {name: summary.get(name) for name in expected_summary(expected)} == (
+            expected_summary(expected)
+        )
+
+
+@pytest.mark.spark
+def test_device_views_filter_by_device_and_show_diff(platform_world, world_client):
+    drift = mart_rows(platform_world, "netops.config_drift")
+    device = platform_world.manual_change.device
+    chosen = [r for r in drift if r["device"] == device]
+    body = world_client.get(
+        "/api/netops/config-drift", params={"days": 366, "device": device, "include_diff": "true"}
+    ).json()
+    assert body["total_rows"] == len(chosen) > 0
+    by_date = {r["date"].isoformat(): r for r in chosen}
+    assert {row["date"]: row["diff"] for row in body["rows"]} == {
+        day: row["diff"] for day, row in by_date.items()
+    }
+    manual = by_date[platform_world.manual_change.day.isoformat()]
+    assert platform_world.manual_change.added_line.strip() in manual["diff"]
+
+    health = mart_rows(platform_world, "netops.device_health")
+    served = world_client.get(
+        "/api/netops/device-health", params={"days": 366, "device": device}
+    ).json()
+    assert served["total_rows"] == len([r for r in health if r["device"] == device]) > 0
+    assert {row["device"] for row in served["rows"]} == {device}
+
+
+@pytest.mark.spark
+def test_registration_kpis_filter_by_site_and_window(platform_world, world_client):
+    rows = mart_rows(platform_world, REGISTRATIONS)
+    site = busiest_site(rows)
+    chosen = rows_in_window(rows, 2, site)
+    assert chosen, f"no registrations at {site}"
+    body = world_client.get("/api/5g/registration-kpis", params={"days": 2, "site_id": site})
+    assert body.status_code == 200
+    body = body.json()
+    attempts, successful = total(chosen, "total_attempts"), total(chosen, "successful")
+    assert body["totals"]["total_attempts"] == attempts
+    assert body["totals"]["successful"] == successful
+    assert body["totals"]["failed"] == total(chosen, "failed")
+    assert body["totals"]["success_rate"] == pct(successful, attempts)
+    assert body["totals"]["max_p95_latency"] == extreme(max, chosen, "p95_latency")
+    latest = {}
+    for row in sorted(chosen, key=lambda r: r["date"]):
+        latest[row["amf_instance"]] = row
+    assert {g["amf_instance"]: (g["latest_status"], g["last_date"]) for g in body["rows"]} == {
+        amf: (row["deployment_status"], row["date"].isoformat()) for amf, row in latest.items()
+    }
+    assert {g["site_id"] for g in body["rows"]} == {site}
+    daily = {p["date"]: p["totals"]["total_attempts"] for p in body["daily"]}
+    per_date = defaultdict(int)
+    for row in chosen:
+        per_date[row["date"].isoformat()] += row["total_attempts"]
+    assert daily == per_date
+
+
+@pytest.mark.spark
+def test_registration_failures_match_mart(platform_world, world_client):
+    rows = mart_rows(platform_world, REGISTRATION_FAILURES)
+    site = busiest_site(rows)
+    for params in ({"days": 366, "limit": 3}, {"days": 2, "site_id": site, "limit": 20}):
+        chosen = rows_in_window(rows, params["days"], params.get("site_id"))
+        assert chosen
+        groups = defaultdict(lambda: {"attempts": 0, "distinct_ues": 0, "sites": set()})
+        for row in chosen:
+            group = groups[(row["outcome"], row["cause_code"], row["cause_name"])]
+            group["attempts"] += row["attempts"]
+            group["distinct_ues"] += row["distinct_ues"]
+            group["sites"].add(row["site_id"])
+        response = world_client.get("/api/5g/registration-failures", params=params)
+        assert response.status_code == 200
+        body = response.json()
+        assert body["total_attempts"] == total(chosen, "attempts")
+        served = body["rows"]
+        assert len(served) == min(params["limit"], len(groups))
+        counts = [g["attempts"] for g in served]
+        assert (
+            counts == sorted((g["attempts"] for g in groups.values()), reverse=True)[: len(served)]
+        )
+        for group in served:
+            expected = groups[(group["outcome"], group["cause_code"], group["cause_name"])]
+            assert group["attempts"] == expected["attempts"]
+            assert group["distinct_ues"] == expected["distinct_ues"]
+            assert group["sites_affected"] == len(expected["sites"])
+
+
+@pytest.mark.spark
+def test_site_5g_and_device_sections_match_marts(platform_world, world_client):
+    registrations = mart_rows(platform_world, REGISTRATIONS)
+    site = busiest_site(registrations)
+    response = world_client.get(f"/api/deployment-manager/sites/{site}", params={"days": 2})
+    assert response.status_code == 200
+    body = response.json()
+
+    chosen = rows_in_window(registrations, 2, site)
+    core5g = body["5g"]
+    assert core5g["source"]["latest_date"] == max(r["date"] for r in registrations).isoformat()
+    attempts, successful = total(chosen, "total_attempts"), total(chosen, "successful")
+    assert core5g["totals"]["total_attempts"] == attempts
+    assert core5g["totals"]["no_response"] == total(chosen, "no_response")
+    assert core5g["totals"]["success_rate"] == pct(successful, attempts)
+    assert {g["amf_instance"] for g in core5g["amf_instances"]} == {
+        r["amf_instance"] for r in chosen
+    }
+
+    devices = rows_in_window(mart_rows(platform_world, "netops.device_health"), 2, site)
+    assert body["device_health"]["rows"] == len(devices)
+    assert {k: body["device_health"].get(k) for k in expected_device_summary(devices)} == (
+        expected_device_summary(devices)
+    )
+    drift = rows_in_window(mart_rows(platform_world, "netops.config_drift"), 2, site)
+    assert body["config_drift"]["rows"] == len(drift)
+    assert {k: body["config_drift"].get(k) for k in expected_drift_summary(drift)} == (
+        expected_drift_summary(drift)
+    )
+
+
+@pytest.mark.spark
+def test_summary_5g_fields_match_mart(platform_world, world_client):
+    rows = mart_rows(platform_world, REGISTRATIONS)
+    chosen = rows_in_window(rows, 30)
+    site_days = defaultdict(lambda: [0, 0])
+    for row in chosen:
+        sums = site_days[(row["date"], row["site_id"])]
+        sums[0] += row["successful"]
+        sums[1] += row["total_attempts"]
+    rates = {key: pct(ok, attempts) for key, (ok, attempts) in site_days.items() if attempts}
+    target = api_settings(platform_world.settings.warehouse_dir).healthy_success_rate
+    per_site = defaultdict(list)
+    for (_, site), value in rates.items():
+        per_site[site].append(value)
+
+    body = world_client.get("/api/stats/summary", params={"days": 30}).json()["5g"]
+    assert body["avg_success_rate"] == round(sum(rates.values()) / len(rates), 2)
+    assert body["site_days"] == len(rates)
+    assert body["site_days_meeting_sla"] == sum(1 for v in rates.values() if v >= target)
+    assert body["sites"] == len(per_site)
+    assert body["sites_below_sla"] == sorted(
+        site for site, values in per_site.items() if sum(values) / len(values) < target
+    )
+    assert body["total_attempts"] == total(chosen, "total_attempts")
+    assert body["overall_success_rate"] == pct(
+        total(chosen, "successful"), total(chosen, "total_attempts")
+    )
+    assert body["max_p95_latency"] == extreme(max, chosen, "p95_latency")
+
+
 @pytest.mark.spark
 @pytest.mark.parametrize(
     "path",
@@ -297,6 +606,11 @@ def test_registration_kpis_match_world(platform_world, world_client):
         "/api/netops/failures?site_id=SITE999",
         "/api/5g/registration-kpis?site_id=SITE999",
         "/api/netops/device-health?site_id=SITE999",
+        "/api/netops/config-drift?site_id=SITE999",
+        "/api/5g/registration-failures?site_id=SITE999",
+        "/api/5g/session-kpis?site_id=SITE999",
+        "/api/5g/cell-throughput?site_id=SITE999",
+        "/api/5g/nf-health?site_id=SITE999",
     ],
 )
 def test_unknown_site_is_404_naming_it(world_client, path):

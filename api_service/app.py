@@ -16,7 +16,6 @@ import pyarrow as pa
 from litestar import Litestar, Router
 from litestar.config.cors import CORSConfig
 from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
@@ -30,7 +29,13 @@ from api_service.controllers.health import HealthController
 from api_service.controllers.overview import DeploymentManagerController
 from api_service.controllers.stats import StatsController
 from api_service.errors import handle_exception
-from api_service.metrics import ApiMetrics, ObserverMiddleware, configure_logging, metrics_endpoint
+from api_service.metrics import (
+    ApiMetrics,
+    ObserverMiddleware,
+    configure_logging,
+    flush_logs,
+    metrics_endpoint,
+)
 from api_service.queries.common import ALL_TABLES
 from api_service.response_cache import ResponseCacheMiddleware
 from api_service.security import ApiKeys, RateLimiter, SecurityMiddleware
@@ -130,15 +135,22 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
             metrics_endpoint(metrics, service.store),
         ],
         dependencies={"service": Provide(lambda: service, sync_to_thread=False, use_cache=True)},
-        middleware=[
-            DefineMiddleware(ObserverMiddleware, metrics=metrics),
-            DefineMiddleware(SecurityMiddleware, keys=keys, limiter=limiter),
-            DefineMiddleware(ResponseCacheMiddleware, max_entries=settings.cache_entries),
-        ],
         exception_handlers={Exception: handle_exception},
         openapi_config=_openapi_config(keys),
         cors_config=cors,
         on_startup=[warm_cache],
+        on_shutdown=[flush_logs],
+    )
+    # The observer, the key check and the response cache wrap the whole application rather
+    # than each route, so that a kept response is sent without routing, dependency injection
+    # or Litestar's per-request state. Requests that match no route are counted as well.
+    app.asgi_handler = ObserverMiddleware(
+        SecurityMiddleware(
+            ResponseCacheMiddleware(app.asgi_handler, max_entries=settings.cache_entries),
+            keys=keys,
+            limiter=limiter,
+        ),
+        metrics=metrics,
     )
     app.state.service = service
     app.state.metrics = metrics

@@ -149,10 +149,6 @@ def handle_exception(request: Request, exc: Exception) -> Response:
             content=error_body(400, detail, extra), status_code=400, media_type=MediaType.JSON
         )
     if isinstance(exc, NotFoundException) and "path_template" not in request.scope:
-        # No route matched, so no middleware ran: the request is counted and logged here.
-        from api_service.metrics import record_request
-
-        record_request(request.app.state.metrics, request.scope, 404, 0.0)
         detail = f"no endpoint at {request.url.path!r}: the endpoints are listed at /api/schema"
         return Response(content=error_body(404, detail), status_code=404)
     if isinstance(exc, MethodNotAllowedException):

@@ -8,7 +8,9 @@ check. A response counts as cacheable only when the request read its tables thro
 ``KpiService.run`` or ``KpiService.health``, which record them in ``TABLES_READ``.
 
 The middleware sits behind the API key check and the rate limit, so it only serves requests
-that are allowed, and in front of the handlers.
+that are allowed, and in front of the router. A kept response carries the route template of
+its first request, for the metrics and the access log. Requests with an ``Origin`` header are
+neither served from nor kept in the cache, because the CORS headers depend on the origin.
 """
 
 from __future__ import annotations
@@ -34,13 +36,17 @@ def record_tables_read(tables: list[tuple[WarehouseTable, int]]) -> None:
         listening.extend(tables)
 
 
-class _Entry:
-    __slots__ = ("body", "start", "tables")
+ORIGIN_HEADER = b"origin"
 
-    def __init__(self, start: Message, body: Message, tables: tuple) -> None:
+
+class _Entry:
+    __slots__ = ("body", "route", "start", "tables")
+
+    def __init__(self, start: Message, body: Message, tables: tuple, route: str | None) -> None:
         self.start = start
         self.body = body
         self.tables = tables
+        self.route = route
 
     def is_current(self) -> bool:
         return all(
@@ -58,13 +64,19 @@ class ResponseCacheMiddleware:
         self._entries: OrderedDict[tuple[str, bytes], _Entry] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or any(name == ORIGIN_HEADER for name, _ in scope["headers"])
+        ):
             await self.app(scope, receive, send)
             return
         key = (scope["path"], scope.get("query_string", b""))
         entry = self._entries.get(key)
         if entry is not None and entry.is_current():
             self._entries.move_to_end(key)
+            if entry.route is not None:
+                scope["path_template"] = entry.route
             await send(entry.start)
             await send(entry.body)
             return
@@ -90,7 +102,8 @@ class ResponseCacheMiddleware:
         start, body = messages
         if body.get("more_body"):
             return
-        self._entries[key] = _Entry(start, body, tuple(dict.fromkeys(read)))
+        route = scope.get("path_template")
+        self._entries[key] = _Entry(start, body, tuple(dict.fromkeys(read)), route)
         self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -1056,6 +1056,47 @@ def test_access_log_json_line_without_key(tmp_path):
     assert API_KEY not in stream.getvalue()
 
 
+def test_cached_responses_counted_and_logged(tmp_path):
+    app = create_app(api_settings(tmp_path, check_seconds=60.0))
+    handler = logging.getLogger("api_service").handlers[0]
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        with TestClient(app) as client:
+            bodies = [client.get("/api/netops/deployments?days=2").json() for _ in range(3)]
+            store = app.state.service.store
+            lookups = store.hits + store.misses
+            assert client.get("/api/netops/deployments?days=2").json() == bodies[0]
+            assert store.hits + store.misses == lookups
+            text = client.get("/metrics").text
+    finally:
+        handler.setStream(previous)
+    route = 'method="GET",route="/api/netops/deployments"'
+    assert f'dm_api_requests_total{{{route},status="200"}} 4.0' in text
+    assert f"dm_api_request_duration_seconds_count{{{route}}} 4.0" in text
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == "api_service.access"]
+    assert [line["path"] for line in access] == ["/api/netops/deployments"] * 4 + ["/metrics"]
+    for line in access[:4]:
+        assert line["route"] == "/api/netops/deployments"
+        assert line["status"] == 200
+        assert line["query"] == "days=2"
+        assert line["message"] == "request"
+        assert datetime.fromisoformat(line["time"]).tzinfo is not None
+
+
+def test_cors_response_not_cached_across_origins(tmp_path):
+    allowed = "https://dashboards.example.net"
+    settings = api_settings(tmp_path, cors_origins=(allowed,), check_seconds=60.0)
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/api/netops/deployments", headers={"Origin": allowed})
+        other = client.get(
+            "/api/netops/deployments", headers={"Origin": "https://elsewhere.example.org"}
+        )
+    assert first.headers["access-control-allow-origin"] == allowed
+    assert "access-control-allow-origin" not in other.headers
+
+
 def test_cors_allows_configured_origin(tmp_path):
     settings = api_settings(tmp_path, cors_origins=("https://dashboards.example.net",))
     with TestClient(create_app(settings)) as client:

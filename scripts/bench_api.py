@@ -4,7 +4,9 @@ Steps, each timed:
 
 1. Build: generate ansible-runner artifacts for N sites x D days, ingest them and
    materialize every partitioned asset through Dagster and Spark, in runs of at most
-   ``--chunk-days`` dates. Skipped when ``--work`` already contains a build of the same size.
+   ``--chunk-days`` dates. With ``--marts-from``, the device and 5G core marts get the
+   partitions of another pipeline run's warehouse, copied to every (date, site) of the build.
+   Skipped when ``--work`` already contains a build of the same size.
 2. Serve the API with uvicorn on 127.0.0.1 (one worker, JSON access log to a file), and a
    trivial Litestar endpoint with the same server options as the ceiling.
 3. Run wrk (2 threads, ``--connections`` connections, ``--duration`` seconds) against each
@@ -55,10 +57,32 @@ ENDPOINTS = [
     "/api/netops/deployment-trends?days=90",
     "/api/netops/failures?days=30&limit=20",
     "/api/5g/registration-kpis?days=7",
+    "/api/5g/registration-failures?days=7&limit=20",
+    "/api/5g/session-kpis?days=7&limit=100",
+    "/api/5g/cell-throughput?days=7&limit=100",
+    "/api/5g/nf-health?days=7&limit=100",
     "/api/netops/device-health?days=7&limit=100",
+    "/api/netops/config-drift?days=7&limit=100",
     "/api/stats/summary?days=30",
 ]
 FIRST_REQUEST_ENDPOINT = "/api/netops/deployments?days=7"
+# The marts that --marts-from fills. Generating and ingesting their input for 100 sites takes
+# far longer than the Ansible runs, and the API only reads their partition folders.
+COPIED_MARTS = [
+    "netops.device_health",
+    "netops.config_drift",
+    "core5g.registration_kpis",
+    "core5g.registration_failures",
+    "core5g.session_kpis",
+    "core5g.cell_throughput",
+    "core5g.nf_health",
+]
+ALL_MARTS = [
+    "netops.ansible_deployment_metrics",
+    "netops.deployment_failure_analysis",
+    "kpi.site_health_daily",
+    *COPIED_MARTS,
+]
 
 # Prints one line with the figures this script parses; wrk's own summary lacks p95.
 WRK_SCRIPT = """
@@ -159,8 +183,53 @@ def fill_by_copy(warehouse: Path, dates: list[date], pipeline_days: int) -> int:
     return copied
 
 
+def copy_marts(
+    source: Path,
+    warehouse: Path,
+    sites: list[str],
+    dates: list[date],
+    tables: list[str] = COPIED_MARTS,
+) -> int:
+    """Give every (date, site) of ``tables`` the files of one partition of the same table in
+    the ``source`` warehouse, taking its partitions in turn. Returns the partitions written.
+
+    Raises:
+        SystemExit: ``source`` has no partition of one of the tables.
+    """
+    written = 0
+    for table in tables:
+        database, name = table.split(".")
+        source_table = source / f"{database}.db" / name
+        partitions = sorted(
+            folder for folder in source_table.glob("date=*/site_id=*") if any(folder.glob("*.orc"))
+        )
+        if not partitions:
+            raise SystemExit(
+                f"{source_table} has no partition: pass --marts-from the warehouse of a "
+                "pipeline run with device and 5G core data, such as the demo's data/warehouse"
+            )
+        target_table = warehouse / f"{database}.db" / name
+        index = 0
+        for day in dates:
+            for site in sites:
+                target = target_table / f"date={day}" / f"site_id={site}"
+                if target.exists():
+                    shutil.rmtree(target)
+                target.mkdir(parents=True)
+                for path in partitions[index % len(partitions)].glob("*.orc"):
+                    shutil.copyfile(path, target / path.name)
+                index += 1
+                written += 1
+    return written
+
+
 def build(
-    work: Path, sites: list[str], dates: list[date], chunk_days: int, pipeline_days: int
+    work: Path,
+    sites: list[str],
+    dates: list[date],
+    chunk_days: int,
+    pipeline_days: int,
+    marts_from: Path | None,
 ) -> dict:
     """Generate, ingest and materialize the marts; return the seconds each step took.
 
@@ -204,6 +273,13 @@ def build(
             work / "data" / "warehouse", dates, pipeline_days
         )
         timings["copy_s"] = round(time.monotonic() - started, 1)
+    if marts_from is not None:
+        started = time.monotonic()
+        timings["copied_mart_partitions"] = copy_marts(
+            marts_from, work / "data" / "warehouse", sites, dates
+        )
+        timings["copy_marts_s"] = round(time.monotonic() - started, 1)
+        log(f"copied {timings['copied_mart_partitions']} device and 5G core partitions")
     return timings
 
 
@@ -302,6 +378,28 @@ def new_day_latency(
     started = time.monotonic()
     pipeline.materialize(day, day)
     log(f"materialized {day} x {len(sites)} sites in {time.monotonic() - started:.0f} s")
+    return time_first_request(day, api, check_seconds)
+
+
+def new_day_by_copy(warehouse: Path, api: str, check_seconds: float) -> dict:
+    """Give every table the day after its latest date, a copy of that date's folder moved in
+    with one rename as Spark does, then time the first request that returns it."""
+    tables = sorted(t for t in warehouse.glob("*.db/*") if any(t.glob("date=*")))
+    latest = max(
+        date.fromisoformat(f.name[len("date=") :]) for t in tables for f in t.glob("date=*")
+    )
+    day = latest + timedelta(days=1)
+    for table in tables:
+        source = table / f"date={latest}"
+        if source.is_dir():
+            staging = table / f".staging-{day}"
+            shutil.copytree(source, staging)
+            staging.rename(table / f"date={day}")
+    return time_first_request(day, api, check_seconds)
+
+
+def time_first_request(day: date, api: str, check_seconds: float) -> dict:
+    """Time the first request that returns ``day``, and the one after it."""
     # The API looks at the table folders at most every check_seconds, so a request within
     # that time may still get the previous data: wait it out, then time the first request.
     time.sleep(check_seconds + 0.2)
@@ -361,8 +459,9 @@ def median_of(runs: list[dict]) -> dict:
 
 def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -> dict:
     work = args.work
+    warehouse = args.warehouse or work / "data" / "warehouse"
     env = dict(os.environ) | {
-        "DM_WAREHOUSE_DIR": str(work / "data" / "warehouse"),
+        "DM_WAREHOUSE_DIR": str(warehouse),
         # Rate limiting is per key and would cap wrk's single client address.
         "DM_API_RATE_LIMIT": "0",
         "DM_API_CHECK_SECONDS": str(args.check_seconds),
@@ -381,7 +480,8 @@ def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -
         "ceiling_app:app", CEILING_PORT, env, work / "ceiling.log", scratch
     )
     try:
-        wait_for(api + "/api/health", 600)
+        # The first read of every table takes minutes for tens of thousands of files.
+        wait_for(api + "/api/health", 1800)
         startup_s = round(time.monotonic() - started, 1)
         wait_for(ceiling + "/ping", 60)
         log(
@@ -405,7 +505,14 @@ def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -
                 )
         memory_after_wrk = memory_kib(api_server.pid)
 
-        new_days = [new_day_latency(work, sites, day, api, args.check_seconds) for day in new_dates]
+        if args.warehouse is None:
+            new_days = [
+                new_day_latency(work, sites, day, api, args.check_seconds) for day in new_dates
+            ]
+        else:
+            new_days = [
+                new_day_by_copy(warehouse, api, args.check_seconds) for _ in range(args.new_days)
+            ]
         for entry in new_days:
             log(f"first request after materializing {entry['day']}: {entry['first_ms']} ms")
         return {
@@ -452,6 +559,19 @@ def main(argv: list[str] | None = None) -> int:
         help="materialize only the first N days through the pipeline and copy their "
         "partition folders to the later days (default: all days)",
     )
+    parser.add_argument(
+        "--marts-from",
+        type=Path,
+        help="warehouse of an earlier pipeline run whose device and 5G core partitions are "
+        "copied to every (date, site) of the build (default: those marts stay empty)",
+    )
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        help="serve this warehouse instead of building one (filled from --marts-from when it "
+        "does not exist), and add each new day by copying the latest date folder of every "
+        "table (the copies stay)",
+    )
     parser.add_argument("--runs", type=int, default=3, help="wrk runs per endpoint")
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--connections", type=int, default=32)
@@ -474,15 +594,33 @@ def main(argv: list[str] | None = None) -> int:
         "days": args.days,
         "first": dates[0].isoformat(),
         "pipeline_days": args.pipeline_days or args.days,
+        "marts_from": None if args.marts_from is None else str(args.marts_from.resolve()),
     }
     previous = json.loads(marker.read_text()) if marker.exists() else {}
-    if previous.get("size") == size:
+    if args.warehouse is not None:
+        args.warehouse = args.warehouse.resolve()
+        args.work.mkdir(parents=True, exist_ok=True)
+        size = {"sites": args.sites, "days": args.days, "warehouse": str(args.warehouse)}
+        timings = {}
+        if not args.warehouse.exists():
+            if args.marts_from is None:
+                raise SystemExit(
+                    f"{args.warehouse} does not exist: pass --marts-from a pipeline run's "
+                    "warehouse to fill it with copies of its partitions"
+                )
+            started = time.monotonic()
+            timings["copied_mart_partitions"] = copy_marts(
+                args.marts_from, args.warehouse, sites, dates, ALL_MARTS
+            )
+            timings["copy_marts_s"] = round(time.monotonic() - started, 1)
+            log(f"filled {args.warehouse} with {timings['copied_mart_partitions']} partitions")
+    elif previous.get("size") == size:
         log(f"reusing the build in {args.work}")
         timings = previous["timings"]
     else:
         log(f"building {args.sites} sites x {args.days} days in {args.work}")
         pipeline_days = min(args.pipeline_days or args.days, args.days)
-        timings = build(args.work, sites, dates, args.chunk_days, pipeline_days)
+        timings = build(args.work, sites, dates, args.chunk_days, pipeline_days, args.marts_from)
         marker.write_text(json.dumps({"size": size, "timings": timings}, indent=1))
     if args.build_only:
         return 0

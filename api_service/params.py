@@ -30,6 +30,8 @@ PARAMETER_RULES = {
     "device": f"use a device name of 1 to {MAX_TEXT_FILTER} characters",
     "include_diff": "use true or false",
     "drift_only": "use true or false",
+    "status": "use open, cleared or all",
+    "kind": "use check, freshness or threshold",
 }
 
 Days = Annotated[

@@ -510,8 +510,8 @@ def test_api_lists_alerts_with_filters(api_client, fresh_database):
 @pytest.mark.parametrize(
     ("params", "named"),
     [
-        ({"kind": "drift"}, "'drift'"),
-        ({"status": "closed"}, "'closed'"),
+        ({"kind": "drift"}, "'drift' is invalid: use check, freshness or threshold"),
+        ({"status": "closed"}, "'closed' is invalid: use open, cleared or all"),
         ({"site_id": "A|B"}, "'A|B'"),
         ({"limit": "0"}, "'0'"),
         ({"severity": "error"}, "'severity'"),

@@ -239,7 +239,16 @@ def test_overview_totals_and_statuses(platform_world, world_client):
     assert netops["totals"]["success_rate"] == pct(successful, finished)
     assert netops["sites"] == len({r["site_id"] for r in in_window})
     assert sum(netops["sites_by_status"].values()) == netops["sites"]
-    assert "5g" in response.json()
+    registrations = mart_rows(platform_world, REGISTRATIONS)
+    reg_first, reg_last = window_dates(registrations, 3)
+    instances = {
+        (r["site_id"], r["amf_instance"])
+        for r in registrations
+        if reg_first <= r["date"] <= reg_last and r["amf_instance"] is not None
+    }
+    assert len(instances) > len({amf for _, amf in instances})
+    # Sites reuse AMF names, so an instance is a (site, AMF) pair.
+    assert response.json()["5g"]["amf_instances"] == len(instances)
 
     health = response.json()["site_health"]
     scores = [

@@ -89,11 +89,16 @@ def registration_totals(sums: Mapping[str, Any]) -> RegistrationTotals:
 
 
 def overall_registration_totals(table: pa.Table | None) -> tuple[RegistrationTotals, int]:
-    """Return the totals of every row and the number of AMF instances."""
+    """Return the totals of every row and the number of AMF instances.
+
+    An instance is a (site, AMF name) pair: sites often reuse names such as amf-1.
+    """
     if table is None or table.num_rows == 0:
         return RegistrationTotals(), 0
     sums = registration_sums(table, [])[0]
-    return registration_totals(sums), number(sums["amf_instance_count_distinct"])
+    rows_with_amf = table.filter(pc.is_valid(table["amf_instance"]))
+    instances = rows_with_amf.group_by(["site_id", "amf_instance"]).aggregate([]).num_rows
+    return registration_totals(sums), instances
 
 
 def latest_statuses(table: pa.Table) -> dict[tuple[str, str], str | None]:

@@ -463,8 +463,9 @@ def test_migration_applies_twice(conn):
     assert count == len(CORE5G_TABLES)
 
 
-def test_missing_key_stops_ingest(conn, case_landing, monkeypatch):
+def test_missing_key_stops_ingest(conn, case_landing, monkeypatch, tmp_path):
     monkeypatch.delenv("DM_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("DM_PSEUDONYM_KEY_FILE", str(tmp_path / "absent.key"))
     with pytest.raises(RuntimeError, match="DM_PSEUDONYM_KEY"):
         ingest_core5g_folder(conn, case_landing)
     assert conn.execute("SELECT count(*) FROM raw.amf_registration_attempts").fetchone()[0] == 0

@@ -40,6 +40,7 @@ from deploy_manager.core5g.sources.prometheus import (
 )
 from deploy_manager.ingest.pseudonymise import (
     KEY_ENV_VAR,
+    KEY_FILE_ENV_VAR,
     IdentityFormatError,
     Pseudonymiser,
     PseudonymKeyError,
@@ -279,12 +280,43 @@ def test_scrape_case_types_from_type_lines(scrapes):
 # Pseudonyms.
 
 
-def test_pseudonym_key_missing_names_variable(monkeypatch):
+def test_pseudonym_key_missing_names_variable(monkeypatch, tmp_path):
     monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    monkeypatch.setenv(KEY_FILE_ENV_VAR, str(tmp_path / "absent.key"))
     with pytest.raises(PseudonymKeyError) as error:
         load_key()
     assert KEY_ENV_VAR in str(error.value)
+    assert str(tmp_path / "absent.key") in str(error.value)
     assert "secrets.token_hex" in str(error.value)
+
+
+def test_pseudonym_key_read_from_data_dir_file(monkeypatch, tmp_path):
+    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    monkeypatch.delenv(KEY_FILE_ENV_VAR, raising=False)
+    monkeypatch.setenv("DM_DATA_DIR", str(tmp_path))
+    (tmp_path / "pseudonym.key").write_text("8f" * 32 + "\n", encoding="utf-8")
+    assert load_key() == KEY
+
+
+def test_pseudonym_key_variable_wins_over_file(monkeypatch, tmp_path):
+    key_file = tmp_path / "other.key"
+    key_file.write_text("a text key of enough length", encoding="utf-8")
+    monkeypatch.setenv(KEY_FILE_ENV_VAR, str(key_file))
+    monkeypatch.setenv(KEY_ENV_VAR, "8f" * 32)
+    assert load_key() == KEY
+    monkeypatch.delenv(KEY_ENV_VAR)
+    assert load_key() == b"a text key of enough length"
+
+
+def test_pseudonym_key_file_short_key_not_shown(monkeypatch, tmp_path):
+    key_file = tmp_path / "short.key"
+    key_file.write_text("0123abcd", encoding="utf-8")
+    monkeypatch.delenv(KEY_ENV_VAR, raising=False)
+    monkeypatch.setenv(KEY_FILE_ENV_VAR, str(key_file))
+    with pytest.raises(PseudonymKeyError) as error:
+        load_key()
+    assert "4 bytes" in str(error.value)
+    assert "0123abcd" not in str(error.value)
 
 
 def test_pseudonym_key_hex_or_text(monkeypatch):

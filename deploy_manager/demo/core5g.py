@@ -15,29 +15,29 @@ from deploy_manager.core5g.sources.generator import (
     generate_core5g_landing,
     site_id_of,
 )
-from deploy_manager.ingest.pseudonymise import KEY_ENV_VAR
+from deploy_manager.ingest.pseudonymise import KEY_ENV_VAR, key_file_path
 
-KEY_FILE_NAME = "pseudonym.key"
 REGISTRATIONS_PER_SITE_DAY = 5_000
 UES_PER_SITE = 2_000
 
 
-def ensure_pseudonym_key(data_dir: Path) -> Path | None:
-    """Set ``DM_PSEUDONYM_KEY`` from ``<data_dir>/pseudonym.key`` when it is unset.
+def ensure_pseudonym_key() -> Path | None:
+    """Create the pseudonymisation key file when no key is configured.
 
-    The file is created with a new random 32-byte key, readable by its owner only, the first
-    time. The same file is read on every later run, so pseudonyms stay stable between runs.
-    Returns the file's path, or None when the variable was already set.
+    The file is the one every process reads when ``DM_PSEUDONYM_KEY`` is unset
+    (``DM_PSEUDONYM_KEY_FILE``, default ``$DM_DATA_DIR/pseudonym.key``). It gets a new random
+    32-byte key, readable by its owner only, the first time, and is kept on later runs, so
+    pseudonyms stay stable between runs and the served platform uses the same key. Returns the
+    file's path, or None when ``DM_PSEUDONYM_KEY`` is set.
     """
     if os.environ.get(KEY_ENV_VAR, "").strip():
         return None
-    path = data_dir / KEY_FILE_NAME
+    path = key_file_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as key_file:
             key_file.write(secrets.token_hex(32) + "\n")
-    os.environ[KEY_ENV_VAR] = path.read_text(encoding="utf-8").strip()
     return path
 
 

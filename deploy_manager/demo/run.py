@@ -177,7 +177,7 @@ def run_demo(settings: Settings, days: int = 3, fresh: bool = True) -> int:
     _progress(5, total, f"generating Open5GS logs, scrapes and CDRs for {days} earlier days")
     core5g = write_core5g_demo_landing(landing, sites, first, days)
     print(f"      {core5g.registrations} registrations in {core5g.files} files", flush=True)
-    key_file = ensure_pseudonym_key(settings.data_dir)
+    key_file = ensure_pseudonym_key()
     if key_file:
         print(f"      pseudonymisation key: {key_file} (DM_PSEUDONYM_KEY was unset)", flush=True)
 

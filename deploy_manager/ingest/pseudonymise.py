@@ -1,9 +1,11 @@
 """Keyed pseudonyms for subscriber identities, applied before anything reaches PostgreSQL.
 
 Each identity is replaced by ``<prefix>-`` and the first 16 hex digits of
-HMAC-SHA256(key, kind + canonical form). The key lives outside the database, in the
-``DM_PSEUDONYM_KEY`` environment variable, so the same identity always maps to the same
-pseudonym and per-UE counts still work, but the mapping cannot be reversed from the data.
+HMAC-SHA256(key, kind + canonical form). The key lives outside the database and the code, in
+the ``DM_PSEUDONYM_KEY`` environment variable or else in the key file
+``DM_PSEUDONYM_KEY_FILE`` (default ``$DM_DATA_DIR/pseudonym.key``), so the same identity always
+maps to the same pseudonym and per-UE counts still work, but the mapping cannot be reversed
+from the data.
 
 Canonical forms, so that one UE or device maps to one pseudonym however it is written:
 
@@ -27,8 +29,11 @@ import os
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 KEY_ENV_VAR = "DM_PSEUDONYM_KEY"
+KEY_FILE_ENV_VAR = "DM_PSEUDONYM_KEY_FILE"
+KEY_FILE_NAME = "pseudonym.key"
 MIN_KEY_BYTES = 16
 HEX_DIGITS = 16
 
@@ -40,8 +45,8 @@ IP_PREFIX = "ip"
 
 _GENERATE_HINT = (
     "generate one with `python -c 'import secrets; print(secrets.token_hex(32))'` and export it "
-    f"as {KEY_ENV_VAR}; keep it outside the database, because anyone holding it can test "
-    "guessed identities against the pseudonyms"
+    f"as {KEY_ENV_VAR} or write it to the key file {KEY_FILE_ENV_VAR} names; keep it outside "
+    "the database, because anyone holding it can test guessed identities against the pseudonyms"
 )
 
 # suci-<SUPI type>-<MCC>-<MNC>-<routing indicator>-<protection scheme>-<HN public key id>-<output>
@@ -89,19 +94,52 @@ class SubscriberPseudonym:
     resolved: bool
 
 
-def load_key(value: str | bytes | None = None) -> bytes:
-    """Return the HMAC key given, or the one in ``DM_PSEUDONYM_KEY`` when ``value`` is None.
+def key_file_path() -> Path:
+    """Return the key file: ``DM_PSEUDONYM_KEY_FILE``, or ``pseudonym.key`` in ``DM_DATA_DIR``."""
+    from deploy_manager.settings import load_settings
 
-    A text of an even number of hex digits is decoded as hex. Any other text is used as its
-    UTF-8 bytes. Raises PseudonymKeyError when the key is missing or shorter than 16 bytes.
+    configured = os.environ.get(KEY_FILE_ENV_VAR, "").strip()
+    if configured:
+        return Path(configured).expanduser().resolve()
+    return load_settings().data_dir / KEY_FILE_NAME
+
+
+def _configured_key_text() -> str:
+    """Return the key text of ``DM_PSEUDONYM_KEY``, or else of the key file when it exists."""
+    text = os.environ.get(KEY_ENV_VAR, "").strip()
+    if text:
+        return text
+    path = key_file_path()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise PseudonymKeyError(
+            f"{KEY_ENV_VAR} is not set and the key file {path} does not exist: {_GENERATE_HINT}"
+        ) from None
+    except OSError as exc:
+        raise PseudonymKeyError(
+            f"the key file {path} cannot be read ({exc.strerror}): make it readable by the user "
+            f"that runs the platform, or set {KEY_ENV_VAR}"
+        ) from exc
+    if not text:
+        raise PseudonymKeyError(f"the key file {path} is empty: {_GENERATE_HINT}")
+    return text
+
+
+def load_key(value: str | bytes | None = None) -> bytes:
+    """Return the HMAC key given, or the configured one when ``value`` is None.
+
+    The configured key is ``DM_PSEUDONYM_KEY`` when it is set, else the content of the key file
+    (see ``key_file_path``). A text of an even number of hex digits is decoded as hex. Any
+    other text is used as its UTF-8 bytes. Raises PseudonymKeyError when the key is missing,
+    unreadable or shorter than 16 bytes; no message contains the key.
     """
     if isinstance(value, bytes):
         raw_bytes = value
     else:
-        text = os.environ.get(KEY_ENV_VAR, "") if value is None else value
-        text = text.strip()
+        text = _configured_key_text() if value is None else value.strip()
         if not text:
-            raise PseudonymKeyError(f"{KEY_ENV_VAR} is not set: {_GENERATE_HINT}")
+            raise PseudonymKeyError(f"the pseudonymisation key is empty: {_GENERATE_HINT}")
         if len(text) % 2 == 0 and re.fullmatch(r"[0-9A-Fa-f]+", text):
             raw_bytes = bytes.fromhex(text)
         else:
@@ -130,7 +168,7 @@ class Pseudonymiser:
 
     @classmethod
     def from_env(cls) -> Pseudonymiser:
-        """Build a pseudonymiser from the ``DM_PSEUDONYM_KEY`` environment variable."""
+        """Build a pseudonymiser from the configured key (see ``load_key``)."""
         return cls(load_key())
 
     def _digest_uncached(self, kind: str, canonical: str) -> str:

@@ -26,13 +26,21 @@ from dagster._core.storage.tags import (
 
 from deploy_manager.automation.landing import pending_run_key, pending_sources
 from deploy_manager.automation.schedules import DAILY_SCHEDULE_NAME
+from deploy_manager.automation.sensors import (
+    INGEST_JOB_NAME,
+    PENDING_KEY_TAG,
+    build_landing_sensor,
+    landing_run_key,
+)
 from deploy_manager.automation.settings import load_automation_settings
 from deploy_manager.definitions import defs
 from deploy_manager.ingest.files import record_ingested
 from deploy_manager.netops.generator import write_artifacts, write_inventory
 from deploy_manager.netops.load import ingest_landing
 from deploy_manager.partitions import date_site_partitions
-from deploy_manager.resources.database import PlatformSettings, RawDatabase
+from deploy_manager.resources.database import RawDatabase
+
+from .test_core5g_ingest_asset import landing_resources, write_small_core5g_landing
 
 SITES = ["SITE001", "SITE002", "SITE003", "SITE004", "SITE005"]
 
@@ -169,15 +177,7 @@ def test_other_landing_file_matches_content_hash(landing, fresh_database):
 
 def test_landing_sensor_requests_one_ingest_run(landing, fresh_database):
     sensor = defs.resolve_sensor_def("landing_files")
-    resources = {
-        "raw_db": RawDatabase(url=fresh_database),
-        "platform": PlatformSettings(
-            landing_dir=str(landing),
-            jdbc_url="jdbc:postgresql://127.0.0.1:5432/unused",
-            healthy_success_rate=95.0,
-            critical_success_rate=80.0,
-        ),
-    }
+    resources = landing_resources(landing, fresh_database)
     with DagsterInstance.ephemeral() as instance:
         request = sensor(build_sensor_context(instance=instance, resources=resources))
         with psycopg.connect(fresh_database) as conn:
@@ -189,3 +189,67 @@ def test_landing_sensor_requests_one_ingest_run(landing, fresh_database):
     assert request.run_key == expected_key
     assert request.tags["deploy_manager/pending_sources"] == "3"
     assert isinstance(skipped, SkipReason)
+
+
+def test_configuration_files_are_not_pending(landing, fresh_database):
+    for relative in ("core5g/sources.json", "devices/golden/edge.cfg", "devices/golden/roles.csv"):
+        path = landing / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("configuration\n")
+        os.utime(path, (time.time() - 3600,) * 2)
+    with psycopg.connect(fresh_database) as conn:
+        ingest_landing(conn, landing)
+        conn.commit()
+        pending = pending_sources(conn, landing, settle_seconds=0)
+    assert pending == []
+
+
+def _failed_ingest(instance: DagsterInstance, landing, database_url: str, pending_key: str):
+    """Run the ingest job for real on a 5G core landing folder without a pseudonymisation key,
+    tagged as a landing sensor run would be."""
+    job = defs.resolve_job_def(INGEST_JOB_NAME)
+    return job.execute_in_process(
+        instance=instance,
+        tags={PENDING_KEY_TAG: pending_key},
+        resources=landing_resources(landing, database_url),
+        raise_on_error=False,
+    )
+
+
+def test_landing_run_key_moves_on_after_failure(tmp_path, fresh_database, monkeypatch):
+    monkeypatch.delenv("DM_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("DM_PSEUDONYM_KEY_FILE", str(tmp_path / "absent.key"))
+    landing = tmp_path / "landing"
+    write_small_core5g_landing(landing, "SITE777")
+    with DagsterInstance.ephemeral() as instance:
+        first, _ = landing_run_key(instance, "landing-abc", 300, time.time())
+        result = _failed_ingest(instance, landing, fresh_database, "landing-abc")
+        waiting, reason = landing_run_key(instance, "landing-abc", 300, time.time())
+        retry, _ = landing_run_key(instance, "landing-abc", 300, time.time() + 301)
+        other, _ = landing_run_key(instance, "landing-def", 300, time.time())
+    assert not result.success
+    assert first == "landing-abc"
+    assert waiting is None
+    assert "DM_LANDING_RETRY_SECONDS=300" in reason
+    assert retry == "landing-abc-retry1"
+    assert other == "landing-def"
+
+
+def test_landing_sensor_retries_failed_ingest(tmp_path, fresh_database, monkeypatch):
+    monkeypatch.delenv("DM_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("DM_PSEUDONYM_KEY_FILE", str(tmp_path / "absent.key"))
+    monkeypatch.setenv("DM_LANDING_SETTLE_SECONDS", "0")
+    monkeypatch.setenv("DM_LANDING_RETRY_SECONDS", "0")
+    landing = tmp_path / "landing"
+    write_small_core5g_landing(landing, "SITE777")
+    sensor = build_landing_sensor(load_automation_settings())
+    resources = landing_resources(landing, fresh_database)
+    with DagsterInstance.ephemeral() as instance:
+        request = sensor(build_sensor_context(instance=instance, resources=resources))
+        failed = _failed_ingest(instance, landing, fresh_database, request.tags[PENDING_KEY_TAG])
+        retry = sensor(build_sensor_context(instance=instance, resources=resources))
+    assert isinstance(request, RunRequest)
+    assert not failed.success
+    assert isinstance(retry, RunRequest)
+    assert retry.run_key == f"{request.run_key}-retry1"
+    assert retry.tags[PENDING_KEY_TAG] == request.tags[PENDING_KEY_TAG]

@@ -16,19 +16,24 @@ from deploy_manager.resources.database import PlatformSettings, RawDatabase
 from .conftest import WORLD_PSEUDONYM_KEY
 
 
+def landing_resources(landing, database_url: str) -> dict:
+    """Resources of the landing ingest on ``landing``; the JDBC URL is never used by it."""
+    return {
+        "raw_db": RawDatabase(url=database_url),
+        "platform": PlatformSettings(
+            landing_dir=str(landing),
+            jdbc_url="jdbc:postgresql://127.0.0.1:5432/unused",
+            healthy_success_rate=95.0,
+            critical_success_rate=80.0,
+        ),
+    }
+
+
 def run_landing_ingest(landing, database_url):
     instance = DagsterInstance.ephemeral()
     result = materialize(
         [landing_ingest],
-        resources={
-            "raw_db": RawDatabase(url=database_url),
-            "platform": PlatformSettings(
-                landing_dir=str(landing),
-                jdbc_url="jdbc:postgresql://127.0.0.1:5432/unused",
-                healthy_success_rate=95.0,
-                critical_success_rate=80.0,
-            ),
-        },
+        resources=landing_resources(landing, database_url),
         instance=instance,
         raise_on_error=False,
     )
@@ -78,6 +83,7 @@ def test_landing_ingest_registers_5g_sites(tmp_path, fresh_database, monkeypatch
 
 def test_landing_ingest_without_key_says_how_to_set_it(tmp_path, fresh_database, monkeypatch):
     monkeypatch.delenv("DM_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("DM_PSEUDONYM_KEY_FILE", str(tmp_path / "absent.key"))
     write_small_core5g_landing(tmp_path, "SITE777")
     result, instance = run_landing_ingest(tmp_path, fresh_database)
     assert not result.success

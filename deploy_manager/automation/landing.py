@@ -10,6 +10,10 @@ and its fingerprint is computed the way that ingest computes it:
   absolute path, the relative path, or a path that the relative path ends with. The last
   form is there because the 5G core ingest records paths relative to its own folder.
 
+Configuration files are read by an ingest but are no sources of their own, so they are never
+pending: ``core5g/sources.json`` and the golden configurations in ``devices/golden/``. A change
+to the golden folder changes the fingerprint that the device ingest records for its backups.
+
 A file inside a folder that an ingest records as a whole (device backups, for example) is
 ingested when the folder's row is at least as new as the file. Files that no ingest records
 stay pending, and the landing sensor's run key keeps them from starting more than one run.
@@ -34,6 +38,8 @@ from deploy_manager.netops.sources.runner_artifacts import is_artifact_folder
 log = logging.getLogger(__name__)
 
 META_SUFFIX = ".meta.json"
+CONFIGURATION_FILES = ("core5g/sources.json",)
+CONFIGURATION_FOLDERS = ("devices/golden/",)
 _hash_cache: dict[tuple, str] = {}
 _HASH_CACHE_MAX = 200_000
 
@@ -105,6 +111,8 @@ def landing_sources(landing: Path) -> list[LandingSource]:
         if path.name.endswith("-partial.json"):
             continue
         relative = path.relative_to(landing).as_posix()
+        if relative in CONFIGURATION_FILES or relative.startswith(CONFIGURATION_FOLDERS):
+            continue
         folder = _artifact_folder(path, ansible_dir) if ansible_dir in path.parents else None
         if folder is not None:
             unit = folder.relative_to(landing).as_posix()

@@ -1,10 +1,14 @@
 """Sensors that register new sites as partitions and ingest new landing files."""
 
+import time
 from pathlib import Path
 
 from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
@@ -18,6 +22,7 @@ from deploy_manager.partitions import InvalidSiteIdError, site_partitions, valid
 from deploy_manager.resources.database import PlatformSettings, RawDatabase
 
 INGEST_JOB_NAME = "ingest_landing"
+PENDING_KEY_TAG = "deploy_manager/pending_key"
 
 
 def new_inventory_sites(raw_db: RawDatabase, registered: list[str]) -> tuple[list[str], list[str]]:
@@ -64,12 +69,43 @@ def build_site_sensor(settings: AutomationSettings) -> SensorDefinition:
     return register_sites
 
 
+def landing_run_key(
+    instance: DagsterInstance, pending_key: str, retry_seconds: float, now: float
+) -> tuple[str | None, str]:
+    """Return the run key for the pending sources of ``pending_key``, or None while a failed
+    run's retry waits, with a reason to log.
+
+    Dagster never reuses a run key, so each failed or canceled run of the same pending sources
+    moves the key on by one attempt, ``retry_seconds`` after that run ended. A queued, running
+    or successful run keeps the key, so it is not launched twice.
+    """
+    failed = instance.get_run_records(
+        filters=RunsFilter(
+            tags={PENDING_KEY_TAG: pending_key},
+            statuses=[DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED],
+        )
+    )
+    if not failed:
+        return pending_key, "first attempt"
+    last = max(failed, key=lambda record: record.end_time or record.create_timestamp.timestamp())
+    ended = last.end_time or last.create_timestamp.timestamp()
+    wait = ended + retry_seconds - now
+    if wait > 0:
+        return None, (
+            f"ingest run {last.dagster_run.run_id} of the same sources failed; retrying in "
+            f"{wait:.0f} s (DM_LANDING_RETRY_SECONDS={retry_seconds:.0f})"
+        )
+    return f"{pending_key}-retry{len(failed)}", (
+        f"retry {len(failed)} after the failed ingest run {last.dagster_run.run_id}"
+    )
+
+
 def build_landing_sensor(settings: AutomationSettings) -> SensorDefinition:
     """Build the sensor that launches the ingest job when landing sources are new or changed.
 
     The run key is a hash of the pending sources and their fingerprints, so the same pending
     set starts one run only, even while that run is queued or when an ingest leaves a file
-    unrecorded.
+    unrecorded. A failed run of the same set is retried (see ``landing_run_key``).
     """
 
     @sensor(
@@ -87,11 +123,20 @@ def build_landing_sensor(settings: AutomationSettings) -> SensorDefinition:
             pending = pending_sources(conn, landing, settings.landing_settle_seconds)
         if not pending:
             return SkipReason(f"no new or changed sources in {landing}")
+        pending_key = pending_run_key(pending)
+        run_key, reason = landing_run_key(
+            context.instance, pending_key, settings.landing_retry_seconds, time.time()
+        )
+        if run_key is None:
+            return SkipReason(reason)
         shown = ", ".join(s.source_path for s in pending[:5])
-        context.log.info("%d landing sources pending: %s", len(pending), shown)
+        context.log.info("%d landing sources pending (%s): %s", len(pending), reason, shown)
         return RunRequest(
-            run_key=pending_run_key(pending),
-            tags={"deploy_manager/pending_sources": str(len(pending))},
+            run_key=run_key,
+            tags={
+                "deploy_manager/pending_sources": str(len(pending)),
+                PENDING_KEY_TAG: pending_key,
+            },
         )
 
     return landing_files

@@ -36,6 +36,7 @@ class AutomationSettings:
     freshness_cron: str
     landing_interval_seconds: int
     landing_settle_seconds: int
+    landing_retry_seconds: int
     sites_interval_seconds: int
 
 
@@ -46,5 +47,6 @@ def load_automation_settings() -> AutomationSettings:
         freshness_cron=_cron("DM_FRESHNESS_SCHEDULE_CRON", "15 * * * *"),
         landing_interval_seconds=_whole("DM_LANDING_SENSOR_INTERVAL_SECONDS", 60, 5),
         landing_settle_seconds=_whole("DM_LANDING_SETTLE_SECONDS", 60, 0),
+        landing_retry_seconds=_whole("DM_LANDING_RETRY_SECONDS", 300, 0),
         sites_interval_seconds=_whole("DM_SITES_SENSOR_INTERVAL_SECONDS", 60, 5),
     )

@@ -17,8 +17,8 @@ test: setup  ## run the test suite against real PostgreSQL, Spark and Ansible
 lint:  ## ruff lint and format check
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
-serve-dagster: setup  ## start the Dagster webserver and daemon on workspace.yaml
-	DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/data/dagster}" .venv/bin/dagster dev -w workspace.yaml
+serve-dagster: setup  ## run `dagster dev` (webserver and daemon) in the foreground on the platform's instance
+	@scripts/serve.sh dev
 
 serve-api: setup  ## serve the REST API on DM_API_HOST:DM_API_PORT (default 127.0.0.1:8000)
 	.venv/bin/deploy-manager serve-api

@@ -26,6 +26,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy_manager.settings import MAX_PORT
 from deploy_manager.settings import load_settings as load_platform_settings
 
 
@@ -38,7 +39,9 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
-def _env_number(name: str, default: float, minimum: float, kind: type = float) -> float:
+def _env_number(
+    name: str, default: float, minimum: float, kind: type = float, maximum: float | None = None
+) -> float:
     raw = _env(name, str(default))
     try:
         value = kind(raw)
@@ -49,6 +52,10 @@ def _env_number(name: str, default: float, minimum: float, kind: type = float) -
         ) from exc
     if value < minimum:
         raise ApiSettingsError(f"{name}={raw!r} is invalid: set it to a value >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ApiSettingsError(
+            f"{name}={raw!r} is invalid: set it to a value from {minimum} to {maximum}"
+        )
     return value
 
 
@@ -125,7 +132,7 @@ def load_api_settings() -> ApiSettings:
         check_seconds=_env_number("DM_API_CHECK_SECONDS", 1.0, 0.0),
         cache_entries=int(_env_number("DM_API_CACHE_ENTRIES", 4096, 1, int)),
         host=_env("DM_API_HOST", "127.0.0.1"),
-        port=int(_env_number("DM_API_PORT", 8000, 1, int)),
+        port=int(_env_number("DM_API_PORT", 8000, 1, int, MAX_PORT)),
         workers=int(_env_number("DM_API_WORKERS", 1, 1, int)),
         log_level=log_level,
         healthy_success_rate=platform.healthy_success_rate,

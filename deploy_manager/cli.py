@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import warnings
 from datetime import date
 
-from deploy_manager.settings import jdbc_to_postgres_url, load_settings
+from deploy_manager.settings import MAX_PORT, jdbc_to_postgres_url, load_settings
 
 
 def _date(text: str) -> date:
@@ -22,6 +21,20 @@ def _date(text: str) -> date:
 def _day_count(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 60:
         raise argparse.ArgumentTypeError(f"{text!r} is invalid: use a whole number from 1 to 60")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a TCP port: use a whole number from 1 to {MAX_PORT}, such as 8000"
+        )
+    return int(text)
+
+
+def _worker_count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is invalid: use a whole number >= 1")
     return int(text)
 
 
@@ -61,9 +74,13 @@ def _parser() -> argparse.ArgumentParser:
         "serve-api", help="serve the REST API with uvicorn (reads the warehouse, no JVM)"
     )
     serve.add_argument("--host", help="address to listen on (default DM_API_HOST, 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="TCP port (default DM_API_PORT, 8000)")
     serve.add_argument(
-        "--workers", type=int, help="uvicorn worker processes (default DM_API_WORKERS, 1)"
+        "--port", type=_port, help=f"TCP port, 1 to {MAX_PORT} (default DM_API_PORT, 8000)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=_worker_count,
+        help="uvicorn worker processes (default DM_API_WORKERS, 1)",
     )
     return parser
 
@@ -76,19 +93,26 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command == "serve-api":
         from api_service.server import serve
+        from api_service.settings import ApiSettingsError
 
-        serve(args.host, args.port, args.workers)
+        try:
+            serve(args.host, args.port, args.workers)
+        except ApiSettingsError as exc:
+            print(f"deploy-manager serve-api: {exc}", file=sys.stderr)
+            return 2
         return 0
     settings = load_settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # Without DAGSTER_HOME Dagster keeps runs in a temporary folder; the embedded default
-    # keeps them under the data folder.
-    os.environ.setdefault("DAGSTER_HOME", str(settings.data_dir / "dagster"))
-    os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
 
     from deploy_manager.db.connection import connect, ensure_database
     from deploy_manager.db.migrate import apply_migrations
+    from deploy_manager.instance import use_platform_instance
 
+    try:
+        use_platform_instance(settings)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"deploy-manager {args.command}: {exc}", file=sys.stderr)
+        return 2
     ensure_database(settings.postgres_url)
     if not settings.uses_embedded_metastore:
         # DataNucleus creates the metastore tables, but not the database itself.
@@ -134,11 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     defs = build_definitions(settings)
     if args.command == "ingest":
         return 0 if ingest(defs, instance).success else 1
-    if args.submit:
-        from deploy_manager.automation.backfill import submit_rectangle
-
-        return submit_rectangle(instance, args.first, args.last, args.sites)
     try:
+        if args.submit:
+            from deploy_manager.automation.backfill import submit_rectangle
+
+            return submit_rectangle(instance, args.first, args.last, args.sites)
         result = materialize_rectangle(defs, instance, args.first, args.last, args.sites)
     except PartitionRangeError as exc:
         print(f"deploy-manager materialize: {exc}", file=sys.stderr)

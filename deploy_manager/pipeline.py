@@ -41,6 +41,12 @@ def range_tags(
     registered, so ``sites`` must be a contiguous run of that order.
     """
     registered = instance.get_dynamic_partitions(site_partitions.name)
+    if sites is not None and not sites:
+        raise PartitionRangeError(
+            "the site list is empty: name one or more registered sites after --sites "
+            f"(registered: {', '.join(registered) or 'none'}), or leave out --sites to take "
+            "every registered site"
+        )
     chosen = list(registered) if sites is None else list(sites)
     unknown = [s for s in chosen if s not in registered]
     if unknown:

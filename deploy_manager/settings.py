@@ -1,8 +1,8 @@
 """Settings of the platform, each read from one environment variable with a default.
 
 With no variable set everything runs embedded under ``./data``: a local Spark master, a Derby
-metastore and the Hive warehouse in that folder, the Dagster instance under ``data/dagster``
-and the raw tables in the local PostgreSQL database ``deploy_manager``.
+metastore and the Hive warehouse in that folder, and the raw tables in the local PostgreSQL
+database ``deploy_manager``. The Dagster instance is described in ``deploy_manager.instance``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+MAX_PORT = 65535
 
 
 def _env(name: str, default: str) -> str:

@@ -239,6 +239,8 @@ def main() -> int:
     }
     os.environ.update(env)
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    # A dagster.yaml without storage keeps the benchmark's runs in SQLite files in that folder.
+    (Path(env["DAGSTER_HOME"]) / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
 
     from deploy_manager.db.connection import drop_database, ensure_database
 

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Serves the whole platform: the Dagster webserver and daemon on workspace.yaml, and the REST
-# API with uvicorn. Usage: scripts/serve.sh start|stop|status|restart
+# API with uvicorn. Usage: scripts/serve.sh start|stop|status|restart|dev
+# (dev runs `dagster dev` in the foreground on the same instance instead).
 #
 # Each process runs in its own session (setsid), so stop ends it with everything it started
 # (code servers, run workers). Pid files go to $DM_DATA_DIR/run, logs to $DM_DATA_DIR/logs.
 # The Dagster instance is dagster.yaml in DAGSTER_HOME, by default this repository's, which
-# keeps runs, events and schedules in PostgreSQL from the DAGSTER_PG_* variables. Start
-# creates that database when it is missing.
+# keeps runs, events and schedules in PostgreSQL from the DAGSTER_PG_* variables. The defaults
+# below are those of deploy_manager/instance.py, so the deploy-manager command (demo, ingest,
+# materialize) uses the same instance. Start creates that database when it is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
@@ -72,24 +74,19 @@ wait_for_http() {
     return 1
 }
 
-prepare() {
-    mkdir -p "$run_dir" "$log_dir" "$DAGSTER_STORAGE_DIR"
-    if [ -f "$DAGSTER_HOME/dagster.yaml" ] && grep -q "DAGSTER_PG_DB" "$DAGSTER_HOME/dagster.yaml"; then
-        "$bin/python" - <<'EOF'
-import os
-from urllib.parse import quote
-
-from deploy_manager.db.connection import ensure_database
-
-user = quote(os.environ["DAGSTER_PG_USERNAME"])
-password = os.environ["DAGSTER_PG_PASSWORD"]
-credentials = f"{user}:{quote(password)}" if password else user
-ensure_database(
-    f"postgresql://{credentials}@{os.environ['DAGSTER_PG_HOST']}:{os.environ['DAGSTER_PG_PORT']}"
-    f"/{os.environ['DAGSTER_PG_DB']}"
-)
-EOF
+check_port() {
+    local name="$1" value="$2"
+    if ! [[ "$value" =~ ^[0-9]+$ ]] || [ "$value" -lt 1 ] || [ "$value" -gt 65535 ]; then
+        echo "serve: $name=$value is not a TCP port: set it to a whole number from 1 to 65535" >&2
+        exit 2
     fi
+}
+
+prepare() {
+    check_port DM_DAGSTER_PORT "$webserver_port"
+    check_port DM_API_PORT "$api_port"
+    mkdir -p "$run_dir" "$log_dir" "$DAGSTER_STORAGE_DIR"
+    # migrate also creates the instance database of dagster.yaml when it is missing.
     "$bin/deploy-manager" migrate
 }
 
@@ -153,8 +150,12 @@ case "${1:-}" in
     stop) stop ;;
     status) status ;;
     restart) stop && start ;;
+    dev)
+        prepare
+        exec "$bin/dagster" dev -w workspace.yaml -h "$webserver_host" -p "$webserver_port"
+        ;;
     *)
-        echo "usage: $0 start|stop|status|restart" >&2
+        echo "usage: $0 start|stop|status|restart|dev" >&2
         exit 2
         ;;
 esac

@@ -16,11 +16,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.error import URLError
 
+import psycopg
 import pytest
 
 from deploy_manager.db.connection import drop_database, ensure_database
 
-from .conftest import REPO, new_database_url
+from .conftest import REPO, WORLD_PSEUDONYM_KEY, new_database_url
+from .test_core5g_ingest_asset import write_small_core5g_landing
 
 BIN = Path(sys.executable).parent
 ASSET_QUERY = "{ assetNodes { assetKey { path } } }"
@@ -170,3 +172,62 @@ def test_serve_script_starts_and_stops_platform(tmp_path, serve_databases):
     assert after.returncode == 1
     assert not any(run_dir.glob("*.pid"))
     assert (tmp_path / "data" / "logs" / "daemon.log").stat().st_size > 0
+
+
+def _ingest_statuses(dagster_url: str) -> list[str]:
+    with psycopg.connect(dagster_url) as conn:
+        rows = conn.execute(
+            "SELECT status FROM runs WHERE pipeline_name = 'ingest_landing' ORDER BY id"
+        ).fetchall()
+    return [status for (status,) in rows]
+
+
+def _wait_for_ingest(dagster_url: str, status: str, seconds: float) -> list[str]:
+    deadline = time.monotonic() + seconds
+    statuses = _ingest_statuses(dagster_url)
+    while status not in statuses and time.monotonic() < deadline:
+        time.sleep(3)
+        statuses = _ingest_statuses(dagster_url)
+    return statuses
+
+
+def test_served_sensor_retries_ingest_with_key_file(tmp_path, serve_databases):
+    landing = tmp_path / "data" / "landing"
+    write_small_core5g_landing(landing, "SITE777")
+    web_port, api_port = free_port(), free_port()
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
+    environment.pop("DM_PSEUDONYM_KEY", None)
+    environment.pop("DM_PSEUDONYM_KEY_FILE", None)
+    env = {
+        **environment,
+        "PATH": f"{BIN}:{os.environ['PATH']}",
+        "DM_DATA_DIR": str(tmp_path / "data"),
+        "DM_POSTGRES_URL": serve_databases["raw"],
+        "DAGSTER_PG_DB": serve_databases["dagster"].rsplit("/", 1)[1],
+        "DM_DAGSTER_PORT": str(web_port),
+        "DM_API_PORT": str(api_port),
+        "DM_LANDING_SENSOR_INTERVAL_SECONDS": "5",
+        "DM_LANDING_SETTLE_SECONDS": "0",
+        "DM_LANDING_RETRY_SECONDS": "0",
+    }
+    try:
+        started = _serve("start", env)
+        assert started.returncode == 0, started.stdout + started.stderr
+        before_key = _wait_for_ingest(serve_databases["dagster"], "FAILURE", STARTUP_SECONDS)
+        # The key file the demo writes; the served processes read it without any variable.
+        (tmp_path / "data" / "pseudonym.key").write_text(WORLD_PSEUDONYM_KEY + "\n")
+        after_key = _wait_for_ingest(serve_databases["dagster"], "SUCCESS", STARTUP_SECONDS)
+        time.sleep(15)
+        settled = _ingest_statuses(serve_databases["dagster"])
+    finally:
+        stopped = _serve("stop", env)
+    with psycopg.connect(serve_databases["raw"]) as conn:
+        attempts = conn.execute("SELECT count(*) FROM raw.amf_registration_attempts").fetchone()
+    daemon_log = (tmp_path / "data" / "logs" / "daemon.log").read_text()
+
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    assert before_key[0] == "FAILURE"
+    assert "SUCCESS" in after_key, after_key
+    assert settled.count("SUCCESS") == 1, settled
+    assert attempts == (1,)
+    assert WORLD_PSEUDONYM_KEY not in daemon_log

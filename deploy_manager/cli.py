@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     # per asset and gives an operator nothing to act on.
     warnings.filterwarnings("ignore", message="Parameter `backfill_policy`")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Dagster's PostgreSQL storage runs its alembic schema set-up on first use, line by line.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "serve-api":
         from api_service.server import serve
         from api_service.settings import ApiSettingsError

@@ -104,6 +104,7 @@ def test_default_instance_is_postgres(tmp_path, cli_databases):
     assert sorted(sites) == [("SITE001",), ("SITE002",)]
     assert "No dagster instance configuration file" not in ingest.stderr
     assert "telemetry" not in ingest.stderr.lower()
+    assert "alembic" not in ingest.stderr
     assert not (tmp_path / "data" / "dagster").exists()
     assert empty.returncode == 2
     assert "the site list is empty" in empty.stderr

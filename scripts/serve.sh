@@ -25,6 +25,10 @@ export DAGSTER_PG_HOST="${DAGSTER_PG_HOST:-127.0.0.1}"
 export DAGSTER_PG_PORT="${DAGSTER_PG_PORT:-5432}"
 export DAGSTER_PG_DB="${DAGSTER_PG_DB:-dagster}"
 export DAGSTER_STORAGE_DIR="${DAGSTER_STORAGE_DIR:-$data_dir/dagster-storage}"
+# The daemon creates the scheduled runs, so it needs the settings of
+# deploy_manager/instance_env.py that keep run set-up linear in the partitions.
+export DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS="${DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS:-1}"
+export DAGSTER_EVENT_BATCH_SIZE="${DAGSTER_EVENT_BATCH_SIZE:-1000}"
 webserver_host="${DM_DAGSTER_HOST:-127.0.0.1}"
 webserver_port="${DM_DAGSTER_PORT:-3000}"
 api_host="${DM_API_HOST:-127.0.0.1}"

@@ -33,7 +33,9 @@ def _cli(args: list[str], env: dict[str, str], timeout: float = 300) -> subproce
 
 
 def _env_without_instance(tmp_path: Path, **extra: str) -> dict[str, str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
+    # The session's platform world sets DM_* variables (its landing folder and database), so
+    # the child process gets none of them unless a test passes them.
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DAGSTER_", "DM_"))}
     return {**environment, "DM_DATA_DIR": str(tmp_path / "data"), **extra}
 
 

@@ -37,7 +37,7 @@ access_log = logging.getLogger("api_service.access")
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 UNMATCHED_ROUTE = "<unmatched>"
-# Longest time an access log line waits in the buffer, and the size that writes it at once.
+# Maximum time an access log line waits in the buffer, and the buffer size that is written at once.
 FLUSH_SECONDS = 0.1
 FLUSH_BYTES = 64 * 1024
 

@@ -50,10 +50,10 @@ PARTITIONING = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
 # listed again at the next check even when its mtime looks unchanged.
 SETTLE_NS = 2_000_000_000
 
-# Most files read per pyarrow dataset scan when many dates changed, such as at start. The
-# memory peak of a scan grows with its files: reading 9,000 small Spark ORC files of one mart
-# one file at a time (pyarrow 26) peaked 56 MB above the baseline in scans of 1,000 files and
-# 32 MB in scans of 100.
+# Maximum files read per pyarrow dataset scan when many dates changed, such as at start.
+# The memory peak of a scan grows with its files. Reading 9,000 small Spark ORC files of one
+# mart one file at a time (pyarrow 26) peaked 56 MB above the baseline in scans of 1,000
+# files, and 32 MB in scans of 100.
 READ_BATCH_FILES = 200
 
 Partition = tuple[date, str]

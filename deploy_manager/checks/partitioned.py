@@ -111,7 +111,7 @@ def build_partition_check(
     # Dagster 1.13 marks partitions_def on asset checks as a preview; it is the only way to
     # record results per (date, site) partition.
     # NOTE: with partitions_def, Dagster 1.13.27 writes one planned row per check and
-    # partition at run set-up. Each row holds the run's whole partition subset, so set-up
+    # partition at run set-up. Each row contains the run's whole partition subset, so set-up
     # grows with the square of the partitions of a run (about 7 GB at 3,000 partitions).
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PreviewWarning)

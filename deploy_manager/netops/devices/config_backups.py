@@ -225,7 +225,7 @@ def _not_text_backup(
     source_path: str, location: str, device: str, problem: str, content: str
 ) -> RejectedBackup:
     # NOTE: a binary file's quarantine content is its bytes decoded as UTF-8 with U+FFFD, so
-    # it is not byte-exact; the original stays in the backup folder or repository.
+    # it is not byte-exact. The original stays in the backup folder or repository.
     return RejectedBackup(
         source_path,
         location,

@@ -262,35 +262,38 @@ def test_failed_check_alerts_once_then_clears(tmp_path, fresh_database, alert_en
     assert [m["event"] for m in alert_env.messages] == ["raised", "cleared"]
 
 
-def test_errored_check_alerts_until_it_passes(tmp_path, fresh_database, alert_env):
+def test_errored_check_alerts_every_partition(tmp_path, fresh_database, alert_env):
     table = "core5g.registration_kpis"
-    write_partition(tmp_path, table, "2026-11-01", "S1", {"other": [50.0]})
+    for site in ("S1", "S2"):
+        write_partition(tmp_path, table, "2026-11-01", site, {"other": [50.0]})
     # The column is missing, so the check raises instead of recording a result.
     checks = [build_rate_checks(REGISTRATION_KEY, ["rate"])]
     defs = _with_alert_sensor(check_definitions(checks, tmp_path))
     day = date(2026, 11, 1)
     with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions("site", ["S1"])
+        instance.add_dynamic_partitions("site", ["S1", "S2"])
         crashed = run_checks(defs, instance, day, day)
         first = _tick(defs, instance, None, tmp_path, fresh_database)
         raised_rows = _rows(fresh_database)
 
-        write_partition(tmp_path, table, "2026-11-01", "S1", {"rate": [50.0]})
+        for site in ("S1", "S2"):
+            write_partition(tmp_path, table, "2026-11-01", site, {"rate": [50.0]})
         passed = run_checks(defs, instance, day, day)
         _tick(defs, instance, first.cursor, tmp_path, fresh_database)
     cleared_rows = _rows(fresh_database)
 
     assert not crashed.success
     assert passed.success
-    assert len(raised_rows) == 1
-    assert raised_rows[0]["kind"] == "check"
-    assert raised_rows[0]["severity"] == "error"
-    assert raised_rows[0]["site_id"] == "S1"
-    assert "raised an error" in raised_rows[0]["message"]
-    assert "['rate'] are not in core5g.registration_kpis" in raised_rows[0]["message"]
+    assert sorted(row["site_id"] for row in raised_rows) == ["S1", "S2"]
+    for row in raised_rows:
+        assert row["kind"] == "check"
+        assert row["severity"] == "error"
+        assert row["partition_date"] == day
+        assert "raised an error" in row["message"]
+        assert "['rate'] are not in core5g.registration_kpis" in row["message"]
     assert json.loads(first.cursor)["pending_runs"] == []
-    assert cleared_rows[0]["cleared_at"] is not None
-    assert [m["event"] for m in alert_env.messages] == ["raised", "cleared"]
+    assert all(row["cleared_at"] is not None for row in cleared_rows)
+    assert sorted(m["event"] for m in alert_env.messages) == ["cleared"] * 2 + ["raised"] * 2
 
 
 def test_check_skipped_after_asset_failure_raises_nothing(tmp_path, fresh_database, alert_env):

@@ -24,6 +24,7 @@ from dagster._utils.error import SerializableErrorInfo
 from deploy_manager.alerts.settings import AlertSettings
 from deploy_manager.alerts.store import AlertCondition, alert_key
 from deploy_manager.checks.freshness import FRESHNESS_CHECK_NAME, site_freshness
+from deploy_manager.checks.partitioned import run_partition_keys
 from deploy_manager.resources.warehouse_files import WarehouseFiles
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,10 @@ def errored_check_conditions(
     """Return one condition per (check, partition) that the failed run ``run_id`` planned and
     left without a result because the check's own step failed (the check raised).
 
-    A (check, partition) counts only while that run's planned record is still its latest, so
-    a later result wins. A check skipped because an upstream step failed gets no condition:
-    its asset was not materialized in that run, so the previous result still describes the
-    stored partition.
+    The partitions are those of the run's partition tags. A (check, partition) counts only
+    while no result was recorded for it after the run planned the check, so a later result
+    wins. A check skipped because an upstream step failed gets no condition: its asset was
+    not materialized in that run, so the previous result still describes the stored partition.
 
     NOTE: a run that fails before any check runs, for example in a Spark step, raises no
     alert here. The Dagster UI shows the failed run, and `sites_fresh` flags a site that
@@ -125,29 +126,29 @@ def errored_check_conditions(
         for entry in instance.all_logs(run_id, of_type=DagsterEventType.STEP_FAILURE)
         if entry.step_key and entry.dagster_event
     }
+    run = instance.get_run_by_id(run_id)
+    partitions = list(run_partition_keys(run.tags, instance)) if run else []
     conditions = []
-    planned = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
-    for entry in planned:
+    planned = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED
+    ).records
+    for record in planned:
+        entry = record.event_log_entry
         if entry.step_key not in errors or entry.dagster_event is None:
             continue
-        data = entry.dagster_event.event_specific_data
-        if data.asset_check_key not in selected:
+        check_key = entry.dagster_event.event_specific_data.asset_check_key
+        if check_key not in selected:
             continue
         text = _root_error(errors[entry.step_key])
-        partitions = (
-            list(data.partitions_subset.get_partition_keys()) if data.partitions_subset else None
-        )
-        infos = instance.event_log_storage.get_asset_check_partition_info(
-            [data.asset_check_key], partition_keys=partitions
-        )
-        for info in infos:
-            if (
-                info.latest_execution_status == AssetCheckExecutionRecordStatus.PLANNED
-                and info.latest_planned_run_id == run_id
-            ):
-                conditions.append(
-                    _errored_check_condition(info.check_key, info.partition_key, run_id, text)
-                )
+        latest = {
+            info.partition_key: info.latest_check_event_storage_id
+            for info in instance.event_log_storage.get_asset_check_partition_info(
+                [check_key], partition_keys=partitions or None
+            )
+        }
+        for partition in partitions or [None]:
+            if latest.get(partition, 0) <= record.storage_id:
+                conditions.append(_errored_check_condition(check_key, partition, run_id, text))
     return conditions
 
 

@@ -1,14 +1,18 @@
 """Asset checks evaluated once per (date, site) partition, also inside a single-run backfill.
 
-Dagster (1.13) records a check result against a partition only when the run targets one
-partition key. A run over a range of keys, which is how every backfill here runs, would get
-one result for the whole range. These checks therefore yield one ``AssetCheckEvaluation``
-per partition key of the run themselves, then the check's output. A failed ERROR-severity
-evaluation of a blocking check fails the check's step, so the assets downstream of the
-checked asset are not materialized in that run.
+Each check yields one ``AssetCheckEvaluation`` per partition key of its run, then the check's
+output, so Dagster records a result per (date, site) also in a run over a range of keys,
+which is how every backfill here runs. A failed ERROR-severity evaluation of a blocking check
+fails the check's step, so the assets downstream of the checked asset are not materialized
+in that run.
+
+The checks are declared without a partitions definition and read the run's keys from its
+partition tags. Declared with one, Dagster 1.13.27 writes one planned row per check and
+partition at run set-up, each containing the run's whole partition subset: set-up then grows
+with the square of the partitions of a run (about 7 GB of rows at 3,000 partitions). Without
+one, each check has one planned row per run, and its results still carry their partition.
 """
 
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -22,12 +26,17 @@ from dagster import (
     AssetRecordsFilter,
     DagsterInstance,
     Output,
-    PreviewWarning,
+    PartitionKeyRange,
     asset_check,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluation,
     AssetCheckEvaluationTargetMaterializationData,
+)
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
 )
 
 from deploy_manager.partitions import date_site_partitions, validate_site_id
@@ -77,6 +86,21 @@ class CheckSeverity:
         return self.level == AssetCheckSeverity.ERROR
 
 
+def run_partition_keys(tags: Mapping[str, str], instance: DagsterInstance) -> tuple[str, ...]:
+    """Return the (date, site) keys a run targets, from its partition tags: one key, or the
+    rectangle of a range run. Empty when the run targets no partition."""
+    if tags.get(PARTITION_NAME_TAG):
+        return (tags[PARTITION_NAME_TAG],)
+    start = tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    end = tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    if not (start and end):
+        return ()
+    keys = date_site_partitions.get_partition_keys_in_range(
+        PartitionKeyRange(start, end), dynamic_partitions_store=instance
+    )
+    return tuple(str(key) for key in keys)
+
+
 def latest_materializations(
     instance: DagsterInstance, asset_key: AssetKey, keys: Sequence[str]
 ) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
@@ -108,40 +132,23 @@ def build_partition_check(
 ) -> AssetChecksDefinition:
     """Build a check on ``asset_key`` that runs ``evaluate`` over the partitions of its run."""
     key = AssetKey.from_coercible(asset_key)
-    # Dagster 1.13 marks partitions_def on asset checks as a preview; it is the only way to
-    # record results per (date, site) partition.
-    # NOTE: with partitions_def, Dagster 1.13.27 writes one planned row per check and
-    # partition at run set-up. Each row contains the run's whole partition subset, so set-up
-    # grows with the square of the partitions of a run (about 7 GB at 3,000 partitions).
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PreviewWarning)
-        return _partition_check(key, name, description, severity, evaluate, required_resource_keys)
 
-
-def _partition_check(
-    key: AssetKey,
-    name: str,
-    description: str,
-    severity: CheckSeverity,
-    evaluate: Evaluator,
-    required_resource_keys: set[str],
-) -> AssetChecksDefinition:
     @asset_check(
         asset=key,
         name=name,
         description=f"{description} Severity {severity.level.value}: {severity.reason}",
         blocking=severity.blocking,
-        partitions_def=date_site_partitions,
         required_resource_keys=required_resource_keys,
         metadata={"severity": severity.level.value, "severity_reason": severity.reason},
     )
     def _check(context: AssetCheckExecutionContext):
-        if not (context.has_partition_key or context.has_partition_key_range):
+        keys = run_partition_keys(context.run.tags, context.instance)
+        if not keys:
             raise ValueError(
                 f"check {name!r} on {key.to_user_string()} runs per (date, site) partition: "
                 "launch it with a partition key or a partition range"
             )
-        scope = PartitionScope(tuple(context.partition_keys))
+        scope = PartitionScope(keys)
         outcomes = evaluate(context, scope)
         targets = latest_materializations(context.instance, key, scope.keys)
         failed = [k for k in scope.keys if not outcomes[k].passed]

@@ -28,7 +28,6 @@ ansible_raw_tables = build_raw_count_assets(
     "The rows arrive through the landing ingest; this step records, per partition, what the\n"
     "marts downstream will read.",
     date_column="run_date",
-    record_rows_per_partition=False,
 )
 
 

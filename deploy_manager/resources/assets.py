@@ -11,14 +11,13 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     MaterializeResult,
-    MetadataValue,
     multi_asset,
 )
 from psycopg import sql
 from pyspark.sql import DataFrame, SparkSession
 
 from deploy_manager.ingest.assets import INVENTORY_KEY
-from deploy_manager.partitions import date_site_partitions, partition_key, split_partition_keys
+from deploy_manager.partitions import date_site_partitions, split_partition_keys
 from deploy_manager.resources.database import RawDatabase
 from deploy_manager.resources.warehouse import ensure_table, overwrite_partitions
 
@@ -33,15 +32,15 @@ def build_raw_count_assets(
     description: str,
     *,
     date_column: str = "event_date",
-    record_rows_per_partition: bool = True,
 ) -> AssetsDefinition:
     """Build the multi-asset ``name`` with one asset ``raw/<table>`` per entry of ``tables``
     (table name to asset description).
 
     A run counts the rows of each table in the requested (date, site) partitions, with
-    ``date_column`` as the partition date, and records ``rows`` and ``partitions`` on each
-    materialization, plus the ``rows_per_partition`` JSON when ``record_rows_per_partition``
-    is set.
+    ``date_column`` as the partition date, and records the run's ``rows`` and ``partitions``
+    on each materialization. Dagster copies a range run's metadata onto the materialization
+    of every partition, so a per-partition map there would grow with the square of the
+    partitions. The reconcile checks record each partition's raw count instead.
     """
 
     @multi_asset(
@@ -61,25 +60,17 @@ def build_raw_count_assets(
         with raw_db.connect() as conn:
             for table in tables:
                 query = sql.SQL(
-                    "SELECT {date}, site_id, count(*) FROM raw.{table}"
-                    " WHERE {date} = ANY(%s) AND site_id = ANY(%s) GROUP BY 1, 2"
+                    "SELECT count(*) FROM raw.{table} WHERE {date} = ANY(%s) AND site_id = ANY(%s)"
                 ).format(date=sql.Identifier(date_column), table=sql.Identifier(table))
-                counts = {
-                    (day, site): rows for day, site, rows in conn.execute(query, (dates, sites))
-                }
-                per_partition = {
-                    str(partition_key(day, site)): counts.get((day, site), 0)
-                    for day in dates
-                    for site in sites
-                }
-                rows = sum(per_partition.values())
+                rows = conn.execute(query, (dates, sites)).fetchone()[0]
+                partitions = len(dates) * len(sites)
                 context.log.info(
-                    "raw.%s contains %d rows in %d partitions", table, rows, len(per_partition)
+                    "raw.%s contains %d rows in %d partitions", table, rows, partitions
                 )
-                metadata = {"rows": rows, "partitions": len(per_partition)}
-                if record_rows_per_partition:
-                    metadata["rows_per_partition"] = MetadataValue.json(per_partition)
-                yield MaterializeResult(asset_key=raw_table_key(table), metadata=metadata)
+                yield MaterializeResult(
+                    asset_key=raw_table_key(table),
+                    metadata={"rows": rows, "partitions": partitions},
+                )
 
     return _count_raw_rows
 

@@ -28,13 +28,20 @@ def read_raw_rectangle(
 ) -> DataFrame:
     """Read the rows of ``raw.<table>`` in the rectangle dates x sites over JDBC.
 
-    The read is split into one JDBC query per date (Spark ``predicates``), so Spark fetches
-    the days in parallel and each query uses the (date, site_id) index. Dates are ``date``
-    objects and site ids pass validate_site_id, so the predicate text holds no free input.
+    The read is split into JDBC queries (Spark ``predicates``) of one date and a group of
+    sites each, at least as many as Spark runs tasks at once, so a daily run also fetches in
+    parallel and each query uses the (date, site_id) index. Dates are ``date`` objects and
+    site ids pass validate_site_id, so the predicate text contains no free input.
     """
-    site_list = ", ".join(f"'{validate_site_id(s)}'" for s in sites)
+    checked = [validate_site_id(s) for s in sites]
+    parallelism = spark.sparkContext.defaultParallelism
+    groups_per_date = max(1, min(len(checked), -(-parallelism // max(len(dates), 1))))
+    groups = [checked[i::groups_per_date] for i in range(groups_per_date)]
+    site_lists = [", ".join(f"'{site}'" for site in group) for group in groups if group]
     predicates = [
-        f"{date_column} = DATE '{d.isoformat()}' AND site_id IN ({site_list})" for d in dates
+        f"{date_column} = DATE '{d.isoformat()}' AND site_id IN ({site_list})"
+        for d in dates
+        for site_list in site_lists
     ]
     frame = spark.read.jdbc(
         url=jdbc_url,
@@ -68,6 +75,16 @@ def ensure_table(
         log.info("added columns %s to %s", [m[0] for m in missing], qualified_table)
 
 
+def _partitions(spark: SparkSession, qualified_table: str) -> set[tuple[date, str]]:
+    """Return the (date, site) partitions that the metastore lists for ``qualified_table``."""
+    rows = spark.sql(f"SHOW PARTITIONS {qualified_table}").collect()
+    listed = set()
+    for row in rows:
+        values = dict(part.split("=", 1) for part in row[0].split("/"))
+        listed.add((date.fromisoformat(values["date"]), values["site_id"]))
+    return listed
+
+
 def overwrite_partitions(
     spark: SparkSession,
     frame: DataFrame,
@@ -93,15 +110,12 @@ def overwrite_partitions(
         ordered.write.insertInto(qualified_table, overwrite=True)
     finally:
         ordered.unpersist()
-    existing = {
-        (date.fromisoformat(values["date"]), values["site_id"])
-        for values in (
-            dict(part.split("=", 1) for part in row[0].split("/"))
-            for row in spark.sql(f"SHOW PARTITIONS {qualified_table}").collect()
-        )
-    }
+    unwritten = [(d, s) for d in dates for s in sites if (d, s) not in written]
+    # Listing the table's partitions costs a metastore call over its whole history, so it is
+    # made only when some partition of the rectangle got no rows.
+    existing = _partitions(spark, qualified_table) if unwritten else set()
     # Only partitions that exist are dropped: each drop is a metastore round trip.
-    empty = [(d, s) for d in dates for s in sites if (d, s) not in written and (d, s) in existing]
+    empty = [key for key in unwritten if key in existing]
     for day, site in empty:
         spark.sql(
             f"ALTER TABLE {qualified_table} DROP IF EXISTS PARTITION "

@@ -39,6 +39,8 @@ class Settings:
     spark_master: str
     spark_driver_memory: str
     spark_shuffle_partitions: int
+    # Folder for Spark event logs (one file per session), or "" for none.
+    spark_event_log_dir: str
     warehouse_dir: str
     metastore_url: str
     partitions_start_date: date
@@ -117,6 +119,7 @@ def load_settings() -> Settings:
         spark_master=_env("DM_SPARK_MASTER", "local[*]"),
         spark_driver_memory=_env("DM_SPARK_DRIVER_MEMORY", "2g"),
         spark_shuffle_partitions=int(shuffle_raw),
+        spark_event_log_dir=_env("DM_SPARK_EVENT_LOG_DIR", ""),
         warehouse_dir=warehouse,
         metastore_url=_env(
             "DM_METASTORE_URL",

@@ -7,6 +7,8 @@ session, and a Derby metastore that admits a single JVM at a time.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dagster_pyspark import PySparkResource
 
 from deploy_manager.settings import Settings, load_settings
@@ -39,6 +41,14 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data_dir}",
     }
+    if settings.spark_event_log_dir:
+        Path(settings.spark_event_log_dir).mkdir(parents=True, exist_ok=True)
+        config.update(
+            {
+                "spark.eventLog.enabled": "true",
+                "spark.eventLog.dir": Path(settings.spark_event_log_dir).resolve().as_uri(),
+            }
+        )
     if not settings.uses_embedded_metastore:
         config.update(
             {

@@ -24,7 +24,9 @@ from deploy_manager.checks.freshness import (
     utc_today,
 )
 from deploy_manager.checks.identity import ALL_KINDS, find_identities
+from deploy_manager.checks.partitioned import run_partition_keys
 from deploy_manager.partitions import partition_key
+from deploy_manager.pipeline import range_tags
 
 from .conftest import WORLD_DATES
 from .warehouse_helpers import check_definitions, evaluations, run_checks, write_partition
@@ -40,6 +42,25 @@ def instance() -> DagsterInstance:
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("site", SITES)
         yield instance
+
+
+def test_run_keys_of_one_partition(instance):
+    tags = {"dagster/partition": f"{DAY}|S2", "dagster/partition/site": "S2"}
+
+    assert run_partition_keys(tags, instance) == (f"{DAY}|S2",)
+
+
+def test_run_keys_of_a_range_are_its_rectangle(instance):
+    first = date.fromisoformat(DAY)
+    tags = range_tags(instance, first, first + timedelta(days=1), ["S2", "S3"])
+
+    assert sorted(run_partition_keys(tags, instance)) == [
+        f"{day}|{site}" for day in (DAY, "2026-11-02") for site in ("S2", "S3")
+    ]
+
+
+def test_run_keys_empty_without_partition_tags(instance):
+    assert run_partition_keys({"dagster/backfill": "abc"}, instance) == ()
 
 
 @pytest.mark.parametrize(

@@ -1,203 +1,64 @@
 """Load 5G core landing files into the raw PostgreSQL tables.
 
-Write semantics: each file is loaded in its own transaction. All rows whose source_path is
-the file's path (relative to the ingested folder) are deleted and the file's rows are
-inserted with COPY, so a re-ingest replaces exactly that file's rows. A file whose path and
-SHA-256 are already in raw.ingested_files is skipped unless ``force`` is set. Quarantined
-lines of the file are kept once per (location, content), and the ones the file no longer
-produces are removed.
+Change detection: the fingerprints of all landing files are read with one query, and a file
+whose path and SHA-256 are already in raw.ingested_files is skipped unless ``force`` is set.
 
-A scrape also refreshes raw.nf_counter_increases for the intervals that end or start at it,
-so scrapes may arrive in any order.
+Write semantics: the other files are parsed without database access and written in batches
+of up to BATCH_FILES files (or BATCH_ROWS rows), one transaction per batch. A batch deletes
+all rows whose source_path is one of its files' paths (relative to the ingested folder), then
+inserts the files' rows with one COPY per raw table, so a re-ingest replaces exactly that
+file's rows. Quarantined lines of a file are kept once per (location, content), and the ones
+the file no longer produces are removed.
+
+A batch also refreshes raw.nf_counter_increases for the intervals that end or start at the
+scrapes it stored or removed (see deploy_manager.core5g.increases), so scrapes may arrive in
+any order.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
-from operator import attrgetter
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-from deploy_manager.core5g.sources import (
-    DEFAULT_RESPONSE_WINDOW_SECONDS,
-    ParsedPduSessions,
-    ParsedRegistrations,
-    QuarantinedLine,
-)
-from deploy_manager.core5g.sources.cdr import ParsedCdrs, parse_chf_cdr_csv, parse_chf_cdr_json
+from deploy_manager.core5g.increases import ScrapeKey, refresh_increases
+from deploy_manager.core5g.parse import ParsedFile, file_sha256, parse_landing_file
+from deploy_manager.core5g.sources import DEFAULT_RESPONSE_WINDOW_SECONDS, QuarantinedLine
 from deploy_manager.core5g.sources.config import (
     CONFIG_FILE_NAME,
-    FORMAT_CDR_CSV,
-    FORMAT_CDR_JSON,
-    FORMAT_FREE5GC_LOG,
-    FORMAT_OPEN5GS_LOG,
     FORMAT_PROMETHEUS,
     Core5gSourcesConfig,
     SourceConfig,
-    SourceConfigError,
     load_sources_config,
 )
-from deploy_manager.core5g.sources.free5gc_log import parse_free5gc_amf_log
-from deploy_manager.core5g.sources.open5gs_log import parse_open5gs_amf_log, parse_open5gs_smf_log
-from deploy_manager.core5g.sources.prometheus import (
-    CounterIncrease,
-    Scrape,
-    ScrapeSample,
-    counter_increases,
-    parse_scrape,
+from deploy_manager.core5g.sources.prometheus import Scrape
+from deploy_manager.core5g.tables import (
+    FORMAT_TABLES,
+    INCREASES_TABLE,
+    SAMPLES_TABLE,
+    SCRAPE_COLUMNS,
+    SCRAPES_TABLE,
+    copy_rows,
 )
-from deploy_manager.ingest.files import already_ingested, record_ingested
+from deploy_manager.ingest.files import fingerprints_of, replace_ingested
 from deploy_manager.ingest.pseudonymise import Pseudonymiser, load_key
-from deploy_manager.ingest.quarantine import QuarantinedRecord, sync_quarantine
-from deploy_manager.ingest.text import decode_bytes, encoding_error, invalid_utf8
+from deploy_manager.ingest.quarantine import (
+    QuarantinedRecord,
+    sync_quarantine,
+    sync_quarantine_sources,
+)
+from deploy_manager.ingest.text import decode_bytes
 
 log = logging.getLogger(__name__)
 
-REGISTRATIONS_TABLE = "amf_registration_attempts"
-PDU_SESSIONS_TABLE = "pdu_session_attempts"
-SCRAPES_TABLE = "nf_scrapes"
-SAMPLES_TABLE = "nf_metric_samples"
-INCREASES_TABLE = "nf_counter_increases"
-CDRS_TABLE = "chf_cdrs"
-
-# Every table a file's rows go to, by format (raw.nf_counter_increases is refreshed apart).
-_FORMAT_TABLES: dict[str, tuple[str, ...]] = {
-    FORMAT_OPEN5GS_LOG: (REGISTRATIONS_TABLE, PDU_SESSIONS_TABLE),
-    FORMAT_FREE5GC_LOG: (REGISTRATIONS_TABLE,),
-    FORMAT_PROMETHEUS: (SAMPLES_TABLE, SCRAPES_TABLE),
-    FORMAT_CDR_JSON: (CDRS_TABLE,),
-    FORMAT_CDR_CSV: (CDRS_TABLE,),
-}
-
-REGISTRATION_COLUMNS = (
-    "site_id",
-    "amf_instance",
-    "nf_vendor",
-    "attempt_key",
-    "ran_ue_ngap_id",
-    "amf_ue_ngap_id",
-    "ue_pseudonym",
-    "identity_resolved",
-    "requested_at",
-    "requested_at_text",
-    "outcome",
-    "outcome_at",
-    "outcome_at_text",
-    "cause_code",
-    "cause_name",
-    "cause_logged",
-    "latency_ms",
-    "accept_retransmissions",
-    "tac",
-    "cell_id",
-    "event_date",
-    "source_path",
-    "line_number",
-)
-PDU_SESSION_COLUMNS = (
-    "site_id",
-    "smf_instance",
-    "nf_vendor",
-    "ue_pseudonym",
-    "pdu_session_id",
-    "dnn",
-    "snssai_sst",
-    "snssai_sd",
-    "requested_at",
-    "requested_at_text",
-    "outcome",
-    "outcome_at",
-    "outcome_at_text",
-    "cause_code",
-    "cause_name",
-    "cause_logged",
-    "latency_ms",
-    "ue_ipv4_pseudonym",
-    "ue_ipv6_pseudonym",
-    "event_date",
-    "source_path",
-    "line_number",
-)
-SAMPLE_COLUMNS = (
-    "site_id",
-    "nf",
-    "instance",
-    "scraped_at",
-    "metric",
-    "metric_type",
-    "labels_key",
-    "labels",
-    "value",
-    "value_text",
-    "quality",
-    "sample_timestamp_ms",
-    "process_start_time",
-    "event_date",
-    "source_path",
-    "line_number",
-)
-INCREASE_COLUMNS = (
-    "site_id",
-    "nf",
-    "instance",
-    "metric",
-    "labels_key",
-    "labels",
-    "unlabelled",
-    "interval_start",
-    "interval_end",
-    "interval_seconds",
-    "start_value",
-    "end_value",
-    "increase",
-    "counter_reset",
-    "series_started",
-    "event_date",
-)
-CDR_COLUMNS = (
-    "site_id",
-    "chf_instance",
-    "charging_id",
-    "record_sequence_number",
-    "local_record_sequence_number",
-    "partial_record",
-    "ue_pseudonym",
-    "gpsi_pseudonym",
-    "pei_pseudonym",
-    "ue_ipv4_pseudonym",
-    "ue_ipv6_pseudonym",
-    "record_opening_time",
-    "record_opening_time_text",
-    "duration_seconds",
-    "cause_for_record_closing",
-    "pdu_session_id",
-    "snssai_sst",
-    "snssai_sd",
-    "dnn",
-    "rat_type",
-    "plmn_id",
-    "tac",
-    "nr_cell_id",
-    "rating_group",
-    "container_number",
-    "local_sequence_number",
-    "first_usage_at",
-    "last_usage_at",
-    "container_time_seconds",
-    "container_nr_cell_id",
-    "uplink_octets",
-    "downlink_octets",
-    "event_date",
-    "source_path",
-    "record_location",
-)
+# A batch is written when it has this many files or rows, whichever comes first, which bounds
+# the parsed rows held in memory.
+BATCH_FILES = 500
+BATCH_ROWS = 200_000
 
 
 # source_kind of the quarantine rows of invalid sources.json entries and of unmatched files.
@@ -273,11 +134,22 @@ def ingest_core5g_folder(
     summary = Core5gIngestSummary()
     with conn.transaction():
         summary.quarantined += _quarantine_rejected_entries(conn, config)
+    matched: list[tuple[Path, str, SourceConfig]] = []
+    unmatched: list[tuple[Path, str]] = []
+    config_resolved = config_file.resolve()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.name.startswith(".") or path.resolve() == config_file.resolve():
+        if path.name.startswith(".") or path.resolve() == config_resolved:
             continue
         relative = path.relative_to(root).as_posix()
-        summary.merge(_ingest_matched(conn, path, relative, config, pseudonymiser, force))
+        source = config.match(relative)
+        if source is None:
+            unmatched.append((path, relative))
+        else:
+            matched.append((path, relative, source))
+    summary.merge(_quarantine_unmatched(conn, config, unmatched, [m[1] for m in matched]))
+    summary.merge(
+        _ingest_files(conn, matched, pseudonymiser, config.response_window_seconds, force)
+    )
     log.info(
         "core5g ingest of %s: %d files seen, %d ingested, %d unchanged, %d unmatched, "
         "%d failed, rows %s, %d lines quarantined",
@@ -320,30 +192,34 @@ def _unmatched_reason(config: Core5gSourcesConfig, relative: str) -> str:
     )
 
 
-def _ingest_matched(conn, path, relative, config, pseudonymiser, force) -> Core5gIngestSummary:
-    source = config.match(relative)
-    if source is None:
-        summary = Core5gIngestSummary(files_seen=1)
+def _quarantine_unmatched(
+    conn: psycopg.Connection,
+    config: Core5gSourcesConfig,
+    unmatched: list[tuple[Path, str]],
+    matched_paths: list[str],
+) -> Core5gIngestSummary:
+    """Quarantine the files no entry matches, and remove the quarantine rows of matched files
+    that an entry did not match before."""
+    summary = Core5gIngestSummary(files_seen=len(unmatched))
+    records = []
+    for path, relative in unmatched:
         summary.unmatched_files.append(relative)
         reason = _unmatched_reason(config, relative)
         log.warning("%s not ingested: %s", relative, reason)
-        record = QuarantinedRecord(
-            UNMATCHED_KIND, relative, "file", reason, decode_bytes(Path(path).read_bytes())
+        records.append(
+            QuarantinedRecord(
+                UNMATCHED_KIND, relative, "file", reason, decode_bytes(path.read_bytes())
+            )
         )
-        with conn.transaction():
-            summary.quarantined = sync_quarantine(conn, relative, (UNMATCHED_KIND,), [record])
-        return summary
     with conn.transaction():
-        sync_quarantine(conn, relative, (UNMATCHED_KIND,), [])
-    return ingest_core5g_file(
-        conn,
-        path,
-        relative,
-        source,
-        pseudonymiser,
-        response_window_seconds=config.response_window_seconds,
-        force=force,
-    )
+        if matched_paths:
+            conn.execute(
+                "DELETE FROM raw.quarantine WHERE source_kind = %s AND source_path = ANY(%s)",
+                (UNMATCHED_KIND, matched_paths),
+            )
+        sources = [(relative, UNMATCHED_KIND) for _, relative in unmatched]
+        summary.quarantined = sync_quarantine_sources(conn, sources, records)
+    return summary
 
 
 def ingest_core5g_file(
@@ -357,359 +233,241 @@ def ingest_core5g_file(
     force: bool = False,
 ) -> Core5gIngestSummary:
     """Parse one landing file with its source entry and replace its rows in the raw tables."""
-    summary = Core5gIngestSummary(files_seen=1)
-    data = Path(path).read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    kind = source_kind(source.format)
-    if not force and already_ingested(conn, source_path, digest):
-        summary.files_unchanged = 1
-        return summary
-
-    text = decode_bytes(data)
-    problem = encoding_error(data)
-    if problem is not None:
-        # The rows of an earlier version of the file are deleted below, as for any change.
-        batch = _Batch(quarantined=[QuarantinedLine("file", problem, text)])
-    else:
-        try:
-            batch = _parse(text, source_path, source, pseudonymiser, response_window_seconds)
-        except SourceConfigError as exc:
-            summary.failed_files[source_path] = str(exc)
-            log.warning("core5g file %s not ingested: %s", source_path, exc)
-            return summary
-        if (reason := invalid_utf8(data)) is not None:
-            batch.quarantined.append(QuarantinedLine("encoding", reason, data.decode("latin-1")))
-
-    with conn.transaction():
-        replaced_scrapes = _delete_file_rows(conn, source.format, source_path)
-        if batch.scrape is not None:
-            _insert_scrape(conn, batch, source_path, text)
-        for table, (columns, rows) in batch.tables.items():
-            summary.add_rows(table, copy_rows(conn, table, columns, rows))
-        increases = 0
-        for site_id, instance, scraped_at in replaced_scrapes:
-            increases += _refresh_increases(conn, site_id, instance, scraped_at, None)
-        if batch.scrape is not None:
-            scrape = batch.scrape
-            increases += _refresh_increases(
-                conn, scrape.site_id, scrape.instance, scrape.scraped_at, scrape
-            )
-        if source.format == FORMAT_PROMETHEUS:
-            summary.add_rows(INCREASES_TABLE, increases)
-        summary.quarantined = _sync_quarantine(conn, kind, source_path, batch.quarantined)
-        conn.execute(
-            "DELETE FROM raw.ingested_files WHERE source_path = %s AND source_kind = %s",
-            (source_path, kind),
-        )
-        record_ingested(conn, source_path, digest, kind, batch.record_count, len(batch.quarantined))
-    summary.files_ingested = 1
-    summary.orphan_outcomes = batch.orphan_outcomes
-    log.info(
-        "ingested %s (%s, site %s, %s): rows %s, %d lines quarantined",
-        source_path,
-        source.format,
-        source.site_id,
-        source.instance,
-        summary.rows,
-        len(batch.quarantined),
+    return _ingest_files(
+        conn, [(Path(path), source_path, source)], pseudonymiser, response_window_seconds, force
     )
+
+
+def _ingest_files(
+    conn: psycopg.Connection,
+    files: list[tuple[Path, str, SourceConfig]],
+    pseudonymiser: Pseudonymiser,
+    window: float,
+    force: bool,
+) -> Core5gIngestSummary:
+    """Ingest (path, source path, source entry) files that changed, in batches, in order."""
+    summary = Core5gIngestSummary(files_seen=len(files))
+    known = set() if force else fingerprints_of(conn, [relative for _, relative, _ in files])
+    writer = _BatchWriter(conn, summary)
+    for path, relative, source in files:
+        data = path.read_bytes()
+        digest = file_sha256(data)
+        if (relative, digest) in known:
+            summary.files_unchanged += 1
+            continue
+        parsed = parse_landing_file(data, digest, relative, source, pseudonymiser, window)
+        if parsed.failure is not None:
+            summary.failed_files[relative] = parsed.failure
+            log.warning("core5g file %s not ingested: %s", relative, parsed.failure)
+            continue
+        writer.add(parsed)
+    writer.flush()
     return summary
 
 
+class _BatchWriter:
+    """Collects parsed files and writes them in batches, one transaction per batch."""
+
+    def __init__(self, conn: psycopg.Connection, summary: Core5gIngestSummary) -> None:
+        self._conn = conn
+        self._summary = summary
+        self._pending: list[ParsedFile] = []
+        self._pending_rows = 0
+        # The scrapes the previous batch stored: the next batch's scrapes of the same series
+        # follow them, so their increases need no read-back.
+        self._recent_scrapes: dict[ScrapeKey, Scrape] = {}
+
+    def add(self, parsed: ParsedFile) -> None:
+        self._pending.append(parsed)
+        self._pending_rows += parsed.row_count
+        if len(self._pending) >= BATCH_FILES or self._pending_rows >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        files = self._pending
+        self._pending = []
+        self._pending_rows = 0
+        with self._conn.transaction():
+            written = _write_batch(self._conn, files, self._recent_scrapes)
+        self._recent_scrapes = written.scrapes
+        self._summary.quarantined += written.quarantined
+        for parsed in files:
+            rows = written.file_rows[parsed.source_path]
+            self._summary.files_ingested += 1
+            self._summary.orphan_outcomes += parsed.orphan_outcomes
+            for table, count in rows.items():
+                self._summary.add_rows(table, count)
+            log.info(
+                "ingested %s (%s, site %s, %s): rows %s, %d lines quarantined",
+                parsed.source_path,
+                parsed.source.format,
+                parsed.source.site_id,
+                parsed.source.instance,
+                rows,
+                len(parsed.quarantined),
+            )
+
+
 @dataclass
-class _Batch:
-    """Rows parsed from one file, by raw table."""
+class _WrittenBatch:
+    """Rows per file and table, new quarantine rows and stored scrapes of one written batch."""
 
-    tables: dict[str, tuple[Sequence[str], list[tuple]]] = field(default_factory=dict)
-    quarantined: list[QuarantinedLine] = field(default_factory=list)
-    record_count: int = 0
-    orphan_outcomes: int = 0
-    scrape: Scrape | None = None
+    file_rows: dict[str, dict[str, int]]
+    quarantined: int
+    scrapes: dict[ScrapeKey, Scrape]
 
 
-def _parse(
-    text: str,
-    source_path: str,
-    source: SourceConfig,
-    pseudonymiser: Pseudonymiser,
-    window: float,
-) -> _Batch:
-    batch = _Batch()
-    lines = text.splitlines()
-    if source.format == FORMAT_OPEN5GS_LOG and source.nf == "amf":
-        parsed = parse_open5gs_amf_log(
-            lines,
-            source,
-            pseudonymiser,
-            collected_on=source.collection_date(source_path),
-            response_window_seconds=window,
-        )
-        _add_attempts(batch, parsed, REGISTRATIONS_TABLE, REGISTRATION_COLUMNS, source_path)
-    elif source.format == FORMAT_OPEN5GS_LOG:
-        sessions = parse_open5gs_smf_log(
-            lines,
-            source,
-            pseudonymiser,
-            collected_on=source.collection_date(source_path),
-            response_window_seconds=window,
-        )
-        _add_attempts(batch, sessions, PDU_SESSIONS_TABLE, PDU_SESSION_COLUMNS, source_path)
-    elif source.format == FORMAT_FREE5GC_LOG:
-        parsed = parse_free5gc_amf_log(lines, source, pseudonymiser, response_window_seconds=window)
-        _add_attempts(batch, parsed, REGISTRATIONS_TABLE, REGISTRATION_COLUMNS, source_path)
-    elif source.format == FORMAT_PROMETHEUS:
-        scrape = parse_scrape(
-            text, source, pseudonymiser, scraped_at=source.scrape_time(source_path)
-        )
-        batch.scrape = scrape
-        batch.quarantined = scrape.quarantined
-        batch.record_count = len(scrape.samples)
-        batch.tables[SAMPLES_TABLE] = (SAMPLE_COLUMNS, _sample_rows(scrape, source_path))
-    else:
-        if source.format == FORMAT_CDR_JSON:
-            cdrs = parse_chf_cdr_json(text, source, pseudonymiser)
-        else:
-            cdrs = parse_chf_cdr_csv(text, source, pseudonymiser)
-        _add_cdrs(batch, cdrs, source_path)
-    return batch
+def _write_batch(
+    conn: psycopg.Connection,
+    files: list[ParsedFile],
+    recent_scrapes: dict[ScrapeKey, Scrape],
+) -> _WrittenBatch:
+    """Replace the rows of ``files`` in the raw tables, inside the caller's transaction.
 
-
-def _add_attempts(
-    batch: _Batch,
-    parsed: ParsedRegistrations | ParsedPduSessions,
-    table: str,
-    columns: Sequence[str],
-    source_path: str,
-) -> None:
-    rows = _record_rows(parsed.attempts, columns, source_path)
-    batch.tables[table] = (columns, rows)
-    batch.quarantined.extend(parsed.quarantined)
-    batch.record_count += len(rows)
-    batch.orphan_outcomes += parsed.stats.orphan_outcomes
-
-
-def _add_cdrs(batch: _Batch, parsed: ParsedCdrs, source_path: str) -> None:
-    rows = _record_rows(parsed.containers, CDR_COLUMNS, source_path)
-    batch.tables[CDRS_TABLE] = (CDR_COLUMNS, rows)
-    batch.quarantined.extend(parsed.quarantined)
-    batch.record_count += parsed.records
-
-
-def _record_rows(records: Iterable, columns: Sequence[str], source_path: str) -> list[tuple]:
-    """Build one COPY row per record in the order of ``columns``.
-
-    Every column except ``source_path`` is the record's attribute of the same name, and
-    ``source_path`` is the file's path. ``columns`` needs two or more other columns, so that
-    ``attrgetter`` returns a tuple.
+    ``recent_scrapes`` are stored scrapes kept in memory from an earlier batch.
     """
-    position = columns.index("source_path")
-    read_fields = attrgetter(*(column for column in columns if column != "source_path"))
-    return [
-        (*values[:position], source_path, *values[position:])
-        for values in map(read_fields, records)
-    ]
+    owners = _scrape_owners(conn, files)
+    removed = _delete_file_rows(conn, files)
+    stored = _place_scrapes(files, owners)
+    file_rows: dict[str, dict[str, int]] = {}
+    by_table: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+    scrape_rows = []
+    for parsed in files:
+        counts: dict[str, int] = {}
+        for table, (columns, rows) in parsed.tables.items():
+            counts[table] = len(rows)
+            by_table.setdefault(table, (columns, []))[1].extend(rows)
+        if parsed.scrape is not None:
+            scrape_rows.append(_scrape_row(parsed.scrape, parsed.source_path))
+        file_rows[parsed.source_path] = counts
+    copy_rows(conn, SCRAPES_TABLE, SCRAPE_COLUMNS, scrape_rows)
+    for table, (columns, rows) in by_table.items():
+        copy_rows(conn, table, columns, rows)
 
+    changes = [(key, path) for key, path in removed]
+    changes += [(key, scrape_path) for key, (scrape_path, _) in stored.items()]
+    in_memory = {**recent_scrapes, **{key: scrape for key, (_, scrape) in stored.items()}}
+    increases = refresh_increases(conn, changes, in_memory)
+    for parsed in files:
+        if parsed.source.format == FORMAT_PROMETHEUS:
+            file_rows[parsed.source_path][INCREASES_TABLE] = increases.get(parsed.source_path, 0)
 
-def _sample_rows(scrape: Scrape, source_path: str) -> list[tuple]:
-    return [
-        (
-            scrape.site_id,
-            scrape.nf,
-            scrape.instance,
-            scrape.scraped_at,
-            s.metric,
-            s.metric_type,
-            s.labels_key,
-            json.dumps(dict(s.labels), sort_keys=True),
-            s.value,
-            s.value_text,
-            s.quality,
-            s.sample_timestamp_ms,
-            scrape.process_start_time,
-            scrape.event_date,
-            source_path,
-            s.line_number,
+    records = [
+        QuarantinedRecord(
+            source_kind(p.source.format), p.source_path, line.location, line.reason, line.content
         )
-        for s in scrape.samples
+        for p in files
+        for line in p.quarantined
     ]
-
-
-def copy_rows(
-    conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]
-) -> int:
-    """Append rows to ``raw.<table>`` with COPY and return how many were written."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier("raw", table), sql.SQL(", ").join(map(sql.Identifier, columns))
+    sources = [(p.source_path, source_kind(p.source.format)) for p in files]
+    new_quarantined = sync_quarantine_sources(conn, sources, records)
+    replace_ingested(
+        conn,
+        [
+            (
+                p.source_path,
+                p.sha256,
+                source_kind(p.source.format),
+                p.record_count,
+                len(p.quarantined),
+            )
+            for p in files
+        ],
     )
-    count = 0
-    with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
+    return _WrittenBatch(
+        file_rows, new_quarantined, {key: scrape for key, (_, scrape) in stored.items()}
+    )
+
+
+def _scrape_owners(conn: psycopg.Connection, files: list[ParsedFile]) -> dict[ScrapeKey, str]:
+    """Return the source path of each stored scrape that has the key of a batch scrape, as
+    stored before the batch deletes anything."""
+    keys = [
+        (p.scrape.site_id, p.scrape.instance, p.scrape.scraped_at)
+        for p in files
+        if p.scrape is not None
+    ]
+    if not keys:
+        return {}
+    rows = conn.execute(
+        "SELECT s.site_id, s.instance, s.scraped_at, s.source_path FROM raw.nf_scrapes AS s"
+        " JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) AS k(site_id, instance, at)"
+        " ON s.site_id = k.site_id AND s.instance = k.instance AND s.scraped_at = k.at",
+        ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+    )
+    return {(site_id, instance, at): path for site_id, instance, at, path in rows}
 
 
 def _delete_file_rows(
-    conn: psycopg.Connection, source_format: str, source_path: str
-) -> list[tuple[str, str, datetime]]:
-    """Delete the rows an earlier ingest of the file wrote and return the scrapes it removed."""
-    removed: list[tuple[str, str, datetime]] = []
-    if source_format == FORMAT_PROMETHEUS:
-        removed = conn.execute(
-            "SELECT site_id, instance, scraped_at FROM raw.nf_scrapes WHERE source_path = %s",
-            (source_path,),
-        ).fetchall()
-    for table in _FORMAT_TABLES[source_format]:
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE source_path = %s").format(sql.Identifier("raw", table)),
-            (source_path,),
+    conn: psycopg.Connection, files: list[ParsedFile]
+) -> list[tuple[ScrapeKey, str]]:
+    """Delete the rows earlier ingests of the files wrote, in the tables of each file's
+    format, and return the key and source path of each scrape removed."""
+    paths_by_table: dict[str, list[str]] = defaultdict(list)
+    for parsed in files:
+        for table in FORMAT_TABLES[parsed.source.format]:
+            paths_by_table[table].append(parsed.source_path)
+    removed: list[tuple[ScrapeKey, str]] = []
+    for table, paths in paths_by_table.items():
+        statement = sql.SQL("DELETE FROM {} WHERE source_path = ANY(%s)").format(
+            sql.Identifier("raw", table)
         )
+        if table != SCRAPES_TABLE:
+            conn.execute(statement, (paths,))
+            continue
+        returning = sql.SQL(" RETURNING site_id, instance, scraped_at, source_path")
+        for site_id, instance, at, path in conn.execute(statement + returning, (paths,)):
+            removed.append(((site_id, instance, at), path))
     return removed
 
 
-def _insert_scrape(conn: psycopg.Connection, batch: _Batch, source_path: str, text: str) -> None:
-    """Insert the scrape's row, or quarantine the file (``text``) when another file has the
-    same instance and scrape time."""
-    scrape = batch.scrape
-    other = conn.execute(
-        "SELECT source_path FROM raw.nf_scrapes"
-        " WHERE site_id = %s AND instance = %s AND scraped_at = %s",
-        (scrape.site_id, scrape.instance, scrape.scraped_at),
-    ).fetchone()
-    if other is not None:
-        batch.tables.pop(SAMPLES_TABLE, None)
-        batch.scrape = None
-        batch.quarantined.append(
+def _place_scrapes(
+    files: list[ParsedFile], owners: dict[ScrapeKey, str]
+) -> dict[ScrapeKey, tuple[str, Scrape]]:
+    """Return the scrapes of the batch to store, by key, and quarantine each other one.
+
+    Files are taken in order, as if each were written in its own transaction. A scrape is a
+    duplicate when an earlier file of the batch stored its key. It is also one when a stored
+    scrape of a file outside the batch, or of a later file of the batch, has its key.
+    """
+    order = {p.source_path: index for index, p in enumerate(files)}
+    stored: dict[ScrapeKey, tuple[str, Scrape]] = {}
+    for index, parsed in enumerate(files):
+        scrape = parsed.scrape
+        if scrape is None:
+            continue
+        key = (scrape.site_id, scrape.instance, scrape.scraped_at)
+        other = stored[key][0] if key in stored else owners.get(key)
+        if other is not None and key not in stored and order.get(other, len(files)) <= index:
+            # The earlier file (or this one) was deleted before this file came to be written.
+            other = None
+        if other is None:
+            stored[key] = (parsed.source_path, scrape)
+            continue
+        parsed.tables.pop(SAMPLES_TABLE, None)
+        parsed.scrape = None
+        parsed.quarantined.append(
             QuarantinedLine(
                 "file",
                 f"scrape of {scrape.instance} at {scrape.scraped_at.isoformat()} is already "
-                f"loaded from {other[0]}: remove the duplicate file or fix its scrape time",
-                text,
+                f"loaded from {other}: remove the duplicate file or fix its scrape time",
+                parsed.text,
             )
         )
-        return
-    conn.execute(
-        "INSERT INTO raw.nf_scrapes (site_id, nf, instance, nf_vendor, scraped_at,"
-        " process_start_time, sample_count, event_date, source_path)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-        (
-            scrape.site_id,
-            scrape.nf,
-            scrape.instance,
-            scrape.vendor,
-            scrape.scraped_at,
-            scrape.process_start_time,
-            len(scrape.samples),
-            scrape.event_date,
-            source_path,
-        ),
+    return stored
+
+
+def _scrape_row(scrape: Scrape, source_path: str) -> tuple:
+    return (
+        scrape.site_id,
+        scrape.nf,
+        scrape.instance,
+        scrape.vendor,
+        scrape.scraped_at,
+        scrape.process_start_time,
+        len(scrape.samples),
+        scrape.event_date,
+        source_path,
     )
-
-
-def _refresh_increases(
-    conn: psycopg.Connection,
-    site_id: str,
-    instance: str,
-    at: datetime,
-    scrape: Scrape | None,
-) -> int:
-    """Recompute the increases of the intervals that touch the time ``at``.
-
-    With ``scrape`` (the scrape now stored at ``at``) these are the intervals from the
-    previous scrape to it and from it to the next one. Without it (a scrape removed from
-    ``at``) it is the one interval from the previous scrape to the next.
-    """
-    conn.execute(
-        "DELETE FROM raw.nf_counter_increases WHERE site_id = %s AND instance = %s"
-        " AND interval_start <= %s AND interval_end >= %s",
-        (site_id, instance, at, at),
-    )
-    previous = _neighbour_scrape(conn, site_id, instance, at, before=True)
-    following = _neighbour_scrape(conn, site_id, instance, at, before=False)
-    pairs = [(previous, scrape), (scrape, following)] if scrape else [(previous, following)]
-    increases: list[CounterIncrease] = []
-    for earlier, later in pairs:
-        if earlier is not None and later is not None:
-            increases.extend(counter_increases(earlier, later))
-    return copy_rows(conn, INCREASES_TABLE, INCREASE_COLUMNS, _increase_rows(increases))
-
-
-def _neighbour_scrape(
-    conn: psycopg.Connection, site_id: str, instance: str, at: datetime, *, before: bool
-) -> Scrape | None:
-    query = (
-        "SELECT scraped_at, nf, nf_vendor, process_start_time FROM raw.nf_scrapes"
-        " WHERE site_id = %s AND instance = %s AND scraped_at {} %s"
-        " ORDER BY scraped_at {} LIMIT 1"
-    )
-    operator, order = ("<", "DESC") if before else (">", "ASC")
-    row = conn.execute(
-        sql.SQL(query).format(sql.SQL(operator), sql.SQL(order)),
-        (site_id, instance, at),
-    ).fetchone()
-    if row is None:
-        return None
-    scraped_at, nf, vendor, start_time = row
-    rows = conn.execute(
-        "SELECT metric, metric_type, labels_key, labels, value, value_text, quality,"
-        " sample_timestamp_ms, line_number FROM raw.nf_metric_samples"
-        " WHERE site_id = %s AND instance = %s AND scraped_at = %s",
-        (site_id, instance, scraped_at),
-    ).fetchall()
-    samples = [
-        ScrapeSample(
-            metric=row[0],
-            metric_type=row[1],
-            labels_key=row[2],
-            labels=tuple(sorted(row[3].items())),
-            value=row[4],
-            value_text=row[5],
-            quality=row[6],
-            sample_timestamp_ms=row[7],
-            line_number=row[8],
-        )
-        for row in rows
-    ]
-    return Scrape(
-        site_id=site_id,
-        nf=nf,
-        instance=instance,
-        vendor=vendor,
-        scraped_at=scraped_at,
-        process_start_time=start_time,
-        samples=samples,
-        quarantined=[],
-    )
-
-
-def _increase_rows(increases: Iterable[CounterIncrease]) -> Iterable[tuple]:
-    for i in increases:
-        interval: datetime = i.interval_start
-        yield (
-            i.site_id,
-            i.nf,
-            i.instance,
-            i.metric,
-            i.labels_key,
-            json.dumps(dict(i.labels), sort_keys=True),
-            i.labels_key == "",
-            interval,
-            i.interval_end,
-            (i.interval_end - interval).total_seconds(),
-            i.start_value,
-            i.end_value,
-            i.increase,
-            i.counter_reset,
-            i.series_started,
-            i.event_date,
-        )
-
-
-def _sync_quarantine(
-    conn: psycopg.Connection, kind: str, source_path: str, lines: list[QuarantinedLine]
-) -> int:
-    records = [
-        QuarantinedRecord(kind, source_path, line.location, line.reason, line.content)
-        for line in lines
-    ]
-    return sync_quarantine(conn, source_path, (kind,), records)

@@ -55,6 +55,16 @@ def ingested_fingerprints(conn: psycopg.Connection, source_kind: str) -> set[tup
     return {(path, sha) for path, sha in rows}
 
 
+def fingerprints_of(conn: psycopg.Connection, source_paths: list[str]) -> set[tuple[str, str]]:
+    """Return every (source_path, sha256) already ingested for one of ``source_paths``, of
+    any source kind as already_ingested checks, with one query."""
+    rows = conn.execute(
+        "SELECT source_path, sha256 FROM raw.ingested_files WHERE source_path = ANY(%s)",
+        (source_paths,),
+    )
+    return {(path, sha) for path, sha in rows}
+
+
 def already_ingested(conn: psycopg.Connection, source_path: str, sha256: str) -> bool:
     row = conn.execute(
         "SELECT 1 FROM raw.ingested_files WHERE source_path = %s AND sha256 = %s",
@@ -78,4 +88,26 @@ def record_ingested(
         " record_count = EXCLUDED.record_count, quarantined = EXCLUDED.quarantined,"
         " ingested_at = now()",
         (source_path, sha256, source_kind, record_count, quarantined),
+    )
+
+
+def replace_ingested(conn: psycopg.Connection, files: list[tuple[str, str, str, int, int]]) -> None:
+    """Record many ingested files at once, each as (source_path, sha256, source_kind,
+    record_count, quarantined), in place of the rows of the same path and kind."""
+    if not files:
+        return
+    paths, digests, kinds, records, quarantined = (list(c) for c in zip(*files, strict=True))
+    conn.execute(
+        "DELETE FROM raw.ingested_files AS f USING unnest(%s::text[], %s::text[]) AS d(path, kind)"
+        " WHERE f.source_path = d.path AND f.source_kind = d.kind",
+        (paths, kinds),
+    )
+    conn.execute(
+        "INSERT INTO raw.ingested_files"
+        " (source_path, sha256, source_kind, record_count, quarantined)"
+        " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::integer[], %s::integer[])"
+        " ON CONFLICT (source_path, sha256) DO UPDATE SET"
+        " record_count = EXCLUDED.record_count, quarantined = EXCLUDED.quarantined,"
+        " ingested_at = now()",
+        (paths, digests, kinds, records, quarantined),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import psycopg
@@ -33,20 +34,27 @@ def write_quarantine(conn: psycopg.Connection, records: list[QuarantinedRecord])
             " (source_kind, source_path, location, reason, content, content_sha256)"
             " VALUES (%s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (source_path, location, content_sha256) DO NOTHING",
-            [
-                (
-                    r.source_kind,
-                    r.source_path,
-                    r.location,
-                    clean_text(r.reason),
-                    clean_text(r.content) or "",
-                    hashlib.sha256((r.content or "").encode("utf-8", "replace")).hexdigest(),
-                )
-                for r in records
-            ],
+            [_quarantine_row(r) for r in records],
         )
     after = conn.execute("SELECT count(*) FROM raw.quarantine").fetchone()[0]
     return after - before
+
+
+def _content_sha256(content: str | None) -> str:
+    return hashlib.sha256((content or "").encode("utf-8", "replace")).hexdigest()
+
+
+def _quarantine_row(record: QuarantinedRecord) -> tuple[str, str, str, str | None, str, str]:
+    """Return the column values of raw.quarantine for ``record``, in the order of
+    (source_kind, source_path, location, reason, content, content_sha256)."""
+    return (
+        record.source_kind,
+        record.source_path,
+        record.location,
+        clean_text(record.reason),
+        clean_text(record.content) or "",
+        _content_sha256(record.content),
+    )
 
 
 def sync_quarantine(
@@ -58,10 +66,7 @@ def sync_quarantine(
     """Replace the rows of one source in raw.quarantine with ``records`` and return how many
     rows were new. Rows that stay keep their id and time, so a re-ingest changes nothing, and rows
     of input that was since fixed are deleted."""
-    current = {
-        (r.location, hashlib.sha256((r.content or "").encode("utf-8", "replace")).hexdigest())
-        for r in records
-    }
+    current = {(r.location, _content_sha256(r.content)) for r in records}
     stale = [
         row_id
         for row_id, location, content_sha in conn.execute(
@@ -74,6 +79,46 @@ def sync_quarantine(
     if stale:
         conn.execute("DELETE FROM raw.quarantine WHERE id = ANY(%s)", (stale,))
     return write_quarantine(conn, records)
+
+
+def sync_quarantine_sources(
+    conn: psycopg.Connection,
+    sources: Iterable[tuple[str, str]],
+    records: list[QuarantinedRecord],
+) -> int:
+    """Replace the raw.quarantine rows of many sources with ``records`` and return how many
+    rows were new.
+
+    Each source is a (source_path, source_kind) pair, and its rows are replaced as
+    sync_quarantine replaces them, by three statements for all sources together.
+    """
+    sources = set(sources)
+    if not sources:
+        return 0
+    current = {(r.source_path, r.location, _content_sha256(r.content)) for r in records}
+    stale = [
+        row_id
+        for row_id, source_path, kind, location, content_sha in conn.execute(
+            "SELECT id, source_path, source_kind, location, content_sha256 FROM raw.quarantine"
+            " WHERE source_path = ANY(%s)",
+            (list({path for path, _ in sources}),),
+        )
+        if (source_path, kind) in sources and (source_path, location, content_sha) not in current
+    ]
+    if stale:
+        conn.execute("DELETE FROM raw.quarantine WHERE id = ANY(%s)", (stale,))
+    if not records:
+        return 0
+    columns = list(zip(*map(_quarantine_row, records), strict=True))
+    inserted = conn.execute(
+        "INSERT INTO raw.quarantine"
+        " (source_kind, source_path, location, reason, content, content_sha256)"
+        " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::text[],"
+        " %s::text[])"
+        " ON CONFLICT (source_path, location, content_sha256) DO NOTHING RETURNING id",
+        [list(column) for column in columns],
+    ).fetchall()
+    return len(inserted)
 
 
 def invalid_utf8_records(

@@ -1,0 +1,159 @@
+"""Parse one 5G core landing file into rows of the raw tables, without database access, so
+files can be parsed in any process and written many to a transaction."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from deploy_manager.core5g.sources import ParsedPduSessions, ParsedRegistrations, QuarantinedLine
+from deploy_manager.core5g.sources.cdr import ParsedCdrs, parse_chf_cdr_csv, parse_chf_cdr_json
+from deploy_manager.core5g.sources.config import (
+    FORMAT_CDR_JSON,
+    FORMAT_FREE5GC_LOG,
+    FORMAT_OPEN5GS_LOG,
+    FORMAT_PROMETHEUS,
+    SourceConfig,
+    SourceConfigError,
+)
+from deploy_manager.core5g.sources.free5gc_log import parse_free5gc_amf_log
+from deploy_manager.core5g.sources.open5gs_log import parse_open5gs_amf_log, parse_open5gs_smf_log
+from deploy_manager.core5g.sources.prometheus import Scrape, parse_scrape
+from deploy_manager.core5g.tables import (
+    CDR_COLUMNS,
+    CDRS_TABLE,
+    PDU_SESSION_COLUMNS,
+    PDU_SESSIONS_TABLE,
+    REGISTRATION_COLUMNS,
+    REGISTRATIONS_TABLE,
+    SAMPLE_COLUMNS,
+    SAMPLES_TABLE,
+    record_rows,
+    sample_rows,
+)
+from deploy_manager.ingest.pseudonymise import Pseudonymiser
+from deploy_manager.ingest.text import decode_bytes, encoding_error, invalid_utf8
+
+
+@dataclass
+class ParsedFile:
+    """Rows parsed from one landing file, by raw table, and what its ingest records."""
+
+    source_path: str
+    source: SourceConfig
+    sha256: str
+    tables: dict[str, tuple[Sequence[str], list[tuple]]] = field(default_factory=dict)
+    quarantined: list[QuarantinedLine] = field(default_factory=list)
+    record_count: int = 0
+    orphan_outcomes: int = 0
+    scrape: Scrape | None = None
+    # The text of a scrape file, which is quarantined whole when its scrape is a duplicate.
+    text: str = ""
+    # Why the file's source entry cannot be applied to it; such a file writes nothing.
+    failure: str | None = None
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for _, rows in self.tables.values())
+
+
+def file_sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def parse_landing_file(
+    data: bytes,
+    sha256: str,
+    source_path: str,
+    source: SourceConfig,
+    pseudonymiser: Pseudonymiser,
+    window: float,
+) -> ParsedFile:
+    """Parse the content ``data`` of one file with its source entry.
+
+    A file that is not UTF-8 text at all is quarantined whole and writes no rows, so the rows
+    of its earlier version are deleted. A SourceConfigError sets ``failure`` instead.
+    """
+    parsed = ParsedFile(source_path, source, sha256)
+    text = decode_bytes(data)
+    problem = encoding_error(data)
+    if problem is not None:
+        parsed.quarantined.append(QuarantinedLine("file", problem, text))
+        return parsed
+    try:
+        _parse(parsed, text, source_path, source, pseudonymiser, window)
+    except SourceConfigError as exc:
+        return ParsedFile(source_path, source, sha256, failure=str(exc))
+    if parsed.scrape is not None:
+        parsed.text = text
+    if (reason := invalid_utf8(data)) is not None:
+        parsed.quarantined.append(QuarantinedLine("encoding", reason, data.decode("latin-1")))
+    return parsed
+
+
+def _parse(
+    result: ParsedFile,
+    text: str,
+    source_path: str,
+    source: SourceConfig,
+    pseudonymiser: Pseudonymiser,
+    window: float,
+) -> None:
+    lines = text.splitlines()
+    if source.format == FORMAT_OPEN5GS_LOG and source.nf == "amf":
+        parsed = parse_open5gs_amf_log(
+            lines,
+            source,
+            pseudonymiser,
+            collected_on=source.collection_date(source_path),
+            response_window_seconds=window,
+        )
+        _add_attempts(result, parsed, REGISTRATIONS_TABLE, REGISTRATION_COLUMNS, source_path)
+    elif source.format == FORMAT_OPEN5GS_LOG:
+        sessions = parse_open5gs_smf_log(
+            lines,
+            source,
+            pseudonymiser,
+            collected_on=source.collection_date(source_path),
+            response_window_seconds=window,
+        )
+        _add_attempts(result, sessions, PDU_SESSIONS_TABLE, PDU_SESSION_COLUMNS, source_path)
+    elif source.format == FORMAT_FREE5GC_LOG:
+        parsed = parse_free5gc_amf_log(lines, source, pseudonymiser, response_window_seconds=window)
+        _add_attempts(result, parsed, REGISTRATIONS_TABLE, REGISTRATION_COLUMNS, source_path)
+    elif source.format == FORMAT_PROMETHEUS:
+        scrape = parse_scrape(
+            text, source, pseudonymiser, scraped_at=source.scrape_time(source_path)
+        )
+        result.scrape = scrape
+        result.quarantined = scrape.quarantined
+        result.record_count = len(scrape.samples)
+        result.tables[SAMPLES_TABLE] = (SAMPLE_COLUMNS, sample_rows(scrape, source_path))
+    else:
+        if source.format == FORMAT_CDR_JSON:
+            cdrs = parse_chf_cdr_json(text, source, pseudonymiser)
+        else:
+            cdrs = parse_chf_cdr_csv(text, source, pseudonymiser)
+        _add_cdrs(result, cdrs, source_path)
+
+
+def _add_attempts(
+    result: ParsedFile,
+    parsed: ParsedRegistrations | ParsedPduSessions,
+    table: str,
+    columns: Sequence[str],
+    source_path: str,
+) -> None:
+    rows = record_rows(parsed.attempts, columns, source_path)
+    result.tables[table] = (columns, rows)
+    result.quarantined.extend(parsed.quarantined)
+    result.record_count += len(rows)
+    result.orphan_outcomes += parsed.stats.orphan_outcomes
+
+
+def _add_cdrs(result: ParsedFile, parsed: ParsedCdrs, source_path: str) -> None:
+    rows = record_rows(parsed.containers, CDR_COLUMNS, source_path)
+    result.tables[CDRS_TABLE] = (CDR_COLUMNS, rows)
+    result.quarantined.extend(parsed.quarantined)
+    result.record_count += parsed.records

@@ -545,3 +545,149 @@ def test_utf16_log_is_quarantined(conn, case_landing):
     assert rows[0][0] == "file"
     assert "file is UTF-16, not UTF-8: convert it to UTF-8" in rows[0][1]
     assert rows[0][2] == BROKEN_LOG
+
+
+SERIES_SOURCES = {
+    "sources": [
+        {
+            "pattern": "series/*.prom",
+            "site_id": "SITE106",
+            "nf": "amf",
+            "instance": "amf-3",
+            "format": "prometheus_text",
+            "timezone": "UTC",
+        },
+        {
+            "pattern": "fixed/*.prom",
+            "site_id": "SITE106",
+            "nf": "amf",
+            "instance": "amf-4",
+            "format": "prometheus_text",
+            "timezone": "UTC",
+            "scraped_at": "2026-11-02T08:00:00Z",
+        },
+        {
+            "pattern": "logs/*.log",
+            "site_id": "SITE106",
+            "nf": "amf",
+            "instance": "amf-3",
+            "format": "open5gs_log",
+            "timezone": "UTC",
+            "collected_on": "2026-11-02",
+        },
+    ]
+}
+
+
+def write_scrape(folder: Path, hour: int, requests: int, start_time: int = 1000) -> Path:
+    """Write one scrape of amf-3 at ``hour`` with the given counter value."""
+    path = folder / "series" / f"amf-3-20261102T{hour:02d}0000Z.prom"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# TYPE fivegs_amffunction_rm_reginitreq counter\n"
+        f"fivegs_amffunction_rm_reginitreq {requests}\n"
+        f'fivegs_amffunction_rm_reginitreq{{cause="9"}} {requests // 10}\n'
+        "# TYPE process_start_time_seconds gauge\n"
+        f"process_start_time_seconds {start_time}\n"
+    )
+    return path
+
+
+@pytest.fixture
+def series_landing(tmp_path) -> Path:
+    """A landing folder with one scrape series of amf-3 (hours 1, 3, 5, 7 and 9)."""
+    landing = tmp_path / "core5g"
+    landing.mkdir()
+    (landing / "sources.json").write_text(json.dumps(SERIES_SOURCES))
+    for hour, requests in ((1, 10), (3, 25), (5, 40), (7, 5), (9, 30)):
+        write_scrape(landing, hour, requests, start_time=1000 if hour < 7 else 2000)
+    return landing
+
+
+def increases_of(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute(
+        "SELECT instance, metric, labels_key, interval_start, interval_end, start_value,"
+        " end_value, increase, counter_reset, series_started, event_date"
+        " FROM raw.nf_counter_increases ORDER BY 1, 2, 3, 4"
+    ).fetchall()
+
+
+def fresh_increases(conn: psycopg.Connection, landing: Path) -> list[tuple]:
+    """Increases of a first ingest of ``landing`` into empty tables, one file per batch."""
+    for table in (*CORE5G_TABLES, "raw.quarantine", "raw.ingested_files"):
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(table)))
+    config = load_sources_config(landing / "sources.json")
+    pseudonymiser = Pseudonymiser(bytes.fromhex(KEY))
+    for path in sorted(landing.rglob("*.prom"), reverse=True):
+        name = path.relative_to(landing).as_posix()
+        ingest_core5g_file(conn, path, name, config.match(name), pseudonymiser)
+    return increases_of(conn)
+
+
+def test_batch_increases_match_file_by_file(conn, series_landing):
+    ingest_core5g_folder(conn, series_landing, KEY)
+    batched = increases_of(conn)
+    assert len(batched) == 8
+    assert fresh_increases(conn, series_landing) == batched
+
+
+def test_batch_with_changed_and_new_scrapes(conn, series_landing):
+    ingest_core5g_folder(conn, series_landing, KEY)
+    # One batch holds a corrected scrape, a scrape between two stored ones and one before all.
+    write_scrape(series_landing, 3, 28)
+    write_scrape(series_landing, 4, 33)
+    write_scrape(series_landing, 0, 2)
+    summary = ingest_core5g_folder(conn, series_landing, KEY)
+    assert summary.files_ingested == 3
+    assert summary.files_unchanged == 4
+    refreshed = increases_of(conn)
+    assert len(refreshed) == 12
+    assert fresh_increases(conn, series_landing) == refreshed
+
+
+def test_batch_removed_scrape_joins_neighbours(conn, series_landing):
+    ingest_core5g_folder(conn, series_landing, KEY)
+    (series_landing / "series" / "amf-3-20261102T050000Z.prom").write_bytes(
+        "fivegs_amffunction_rm_reginitreq 40\n".encode("utf-16")
+    )
+    ingest_core5g_folder(conn, series_landing, KEY)
+    spans = conn.execute(
+        "SELECT interval_start, interval_end, increase FROM raw.nf_counter_increases"
+        " WHERE labels_key = '' AND interval_end = '2026-11-02T07:00:00Z'"
+    ).fetchall()
+    assert len(spans) == 1
+    assert spans[0][0].hour == 3
+    assert spans[0][2] == 5.0
+
+
+def test_batches_of_two_files_same_rows(conn, series_landing, monkeypatch):
+    ingest_core5g_folder(conn, series_landing, KEY)
+    one_batch = dump(conn)
+    for table in (*CORE5G_TABLES, "raw.quarantine", "raw.ingested_files"):
+        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(table)))
+    monkeypatch.setattr("deploy_manager.core5g.load.BATCH_FILES", 2)
+    ingest_core5g_folder(conn, series_landing, KEY)
+    assert dump(conn) == one_batch
+
+
+def test_bad_files_in_batch_keep_the_others(conn, series_landing):
+    write_scrape(series_landing, 2, 12)
+    (series_landing / "series" / "amf-3-no-time.prom").write_text("up 1\n")
+    (series_landing / "fixed").mkdir()
+    (series_landing / "fixed" / "a.prom").write_text("up 1\n")
+    (series_landing / "fixed" / "b.prom").write_text("up 0\n")
+    (series_landing / "logs").mkdir()
+    (series_landing / "logs" / "amf.log").write_bytes(BROKEN_LOG.encode("utf-16"))
+    summary = ingest_core5g_folder(conn, series_landing, KEY)
+    quarantined = dict(
+        conn.execute("SELECT source_path, reason FROM raw.quarantine ORDER BY 1").fetchall()
+    )
+    scrapes = conn.execute("SELECT source_path FROM raw.nf_scrapes ORDER BY 1").fetchall()
+    assert list(summary.failed_files) == ["series/amf-3-no-time.prom"]
+    assert summary.files_ingested == 9
+    assert sorted(quarantined) == ["fixed/b.prom", "logs/amf.log"]
+    assert "is already loaded from fixed/a.prom" in quarantined["fixed/b.prom"]
+    assert "file is UTF-16" in quarantined["logs/amf.log"]
+    assert len(scrapes) == 7
+    assert ("fixed/b.prom",) not in scrapes
+    assert len(increases_of(conn)) == 10

@@ -612,10 +612,14 @@ def increases_of(conn: psycopg.Connection) -> list[tuple]:
     ).fetchall()
 
 
-def fresh_increases(conn: psycopg.Connection, landing: Path) -> list[tuple]:
-    """Increases of a first ingest of ``landing`` into empty tables, one file per batch."""
+def empty_core5g_tables(conn: psycopg.Connection) -> None:
     for table in (*CORE5G_TABLES, "raw.quarantine", "raw.ingested_files"):
         conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(table)))
+
+
+def fresh_increases(conn: psycopg.Connection, landing: Path) -> list[tuple]:
+    """Increases of a first ingest of ``landing`` into empty tables, one file per batch."""
+    empty_core5g_tables(conn)
     config = load_sources_config(landing / "sources.json")
     pseudonymiser = Pseudonymiser(bytes.fromhex(KEY))
     for path in sorted(landing.rglob("*.prom"), reverse=True):
@@ -633,7 +637,7 @@ def test_batch_increases_match_file_by_file(conn, series_landing):
 
 def test_batch_with_changed_and_new_scrapes(conn, series_landing):
     ingest_core5g_folder(conn, series_landing, KEY)
-    # One batch holds a corrected scrape, a scrape between two stored ones and one before all.
+    # One batch contains a corrected scrape, a scrape between two stored ones and one before all.
     write_scrape(series_landing, 3, 28)
     write_scrape(series_landing, 4, 33)
     write_scrape(series_landing, 0, 2)
@@ -663,8 +667,7 @@ def test_batch_removed_scrape_joins_neighbours(conn, series_landing):
 def test_batches_of_two_files_same_rows(conn, series_landing, monkeypatch):
     ingest_core5g_folder(conn, series_landing, KEY)
     one_batch = dump(conn)
-    for table in (*CORE5G_TABLES, "raw.quarantine", "raw.ingested_files"):
-        conn.execute(sql.SQL("TRUNCATE {}").format(sql.SQL(table)))
+    empty_core5g_tables(conn)
     monkeypatch.setattr("deploy_manager.core5g.load.BATCH_FILES", 2)
     ingest_core5g_folder(conn, series_landing, KEY)
     assert dump(conn) == one_batch

@@ -694,3 +694,19 @@ def test_bad_files_in_batch_keep_the_others(conn, series_landing):
     assert len(scrapes) == 7
     assert ("fixed/b.prom",) not in scrapes
     assert len(increases_of(conn)) == 10
+
+
+def test_parse_workers_same_rows(conn, case_landing, generated, monkeypatch):
+    ingest_core5g_folder(conn, case_landing, KEY)
+    first = ingest_core5g_folder(conn, generated.folder, KEY)
+    in_process = dump(conn)
+    empty_core5g_tables(conn)
+    monkeypatch.setattr("deploy_manager.core5g.parse.PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr("deploy_manager.core5g.load.parse_processes", lambda: 2)
+    ingest_core5g_folder(conn, case_landing, KEY)
+    summary = ingest_core5g_folder(conn, generated.folder, KEY)
+    in_workers = dump(conn)
+    assert summary.files_ingested == first.files_ingested
+    assert summary.rows == first.rows
+    for table in CORE5G_TABLES:
+        assert in_workers[table] == in_process[table]

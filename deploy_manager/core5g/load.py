@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,13 @@ import psycopg
 from psycopg import sql
 
 from deploy_manager.core5g.increases import ScrapeKey, refresh_increases
-from deploy_manager.core5g.parse import ParsedFile, file_sha256, parse_landing_file
+from deploy_manager.core5g.parse import (
+    ParsedFile,
+    ParseJob,
+    file_sha256,
+    parse_files,
+    parse_processes,
+)
 from deploy_manager.core5g.sources import DEFAULT_RESPONSE_WINDOW_SECONDS, QuarantinedLine
 from deploy_manager.core5g.sources.config import (
     CONFIG_FILE_NAME,
@@ -248,14 +255,20 @@ def _ingest_files(
     """Ingest (path, source path, source entry) files that changed, in batches, in order."""
     summary = Core5gIngestSummary(files_seen=len(files))
     known = set() if force else fingerprints_of(conn, [relative for _, relative, _ in files])
+
+    def changed_files() -> Iterator[ParseJob]:
+        for path, relative, source in files:
+            data = path.read_bytes()
+            digest = file_sha256(data)
+            if (relative, digest) in known:
+                summary.files_unchanged += 1
+                continue
+            yield data, digest, relative, source
+
     writer = _BatchWriter(conn, summary)
-    for path, relative, source in files:
-        data = path.read_bytes()
-        digest = file_sha256(data)
-        if (relative, digest) in known:
-            summary.files_unchanged += 1
-            continue
-        parsed = parse_landing_file(data, digest, relative, source, pseudonymiser, window)
+    processes = parse_processes()
+    for parsed in parse_files(changed_files(), pseudonymiser, window, processes):
+        relative = parsed.source_path
         if parsed.failure is not None:
             summary.failed_files[relative] = parsed.failure
             log.warning("core5g file %s not ingested: %s", relative, parsed.failure)

@@ -4,7 +4,13 @@ files can be parsed in any process and written many to a transaction."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import itertools
+import multiprocessing
+import os
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from deploy_manager.core5g.sources import ParsedPduSessions, ParsedRegistrations, QuarantinedLine
@@ -34,6 +40,16 @@ from deploy_manager.core5g.tables import (
 )
 from deploy_manager.ingest.pseudonymise import Pseudonymiser
 from deploy_manager.ingest.text import decode_bytes, encoding_error, invalid_utf8
+
+# Parse worker processes are started only when the files waiting to be parsed reach this
+# size, so that a small ingest does not pay for starting them.
+PARALLEL_MIN_BYTES = 8_000_000
+# A task of a parse worker: files up to this size together, so small scrapes share one task.
+_TASK_BYTES = 1_000_000
+_TASK_FILES = 64
+
+# (data, sha256, source_path, source entry) of one file to parse.
+ParseJob = tuple[bytes, str, str, SourceConfig]
 
 
 @dataclass
@@ -157,3 +173,96 @@ def _add_cdrs(result: ParsedFile, parsed: ParsedCdrs, source_path: str) -> None:
     result.tables[CDRS_TABLE] = (CDR_COLUMNS, rows)
     result.quarantined.extend(parsed.quarantined)
     result.record_count += parsed.records
+
+
+def parse_processes() -> int:
+    """Return how many worker processes parse files: one per CPU, at most 4, or 0 to parse in
+    this process.
+
+    Workers are forked, and a fork is safe only while this process runs a single thread,
+    because it copies locks that other threads may hold. So this returns 0 when other threads
+    run, on one CPU, and inside a daemon process, which cannot start children.
+    """
+    # NOTE: measured on 2 CPUs only. With more, the single process writing to PostgreSQL
+    # may become the limit, hence the cap.
+    cpus = os.cpu_count() or 1
+    if cpus < 2 or threading.active_count() > 1 or multiprocessing.current_process().daemon:
+        return 0
+    return min(cpus, 4)
+
+
+def parse_files(
+    jobs: Iterable[ParseJob], pseudonymiser: Pseudonymiser, window: float, processes: int
+) -> Iterator[ParsedFile]:
+    """Parse files in the order of ``jobs`` and yield them in that order.
+
+    Once the files read ahead reach PARALLEL_MIN_BYTES, and ``processes`` is above 0, the rest
+    are parsed in that many worker processes, with a bounded number of tasks in flight so
+    that memory does not grow with the landing folder.
+    """
+    iterator = iter(jobs)
+    waiting: list[ParseJob] = []
+    waiting_bytes = 0
+    for job in iterator:
+        waiting.append(job)
+        waiting_bytes += len(job[0])
+        if processes and waiting_bytes >= PARALLEL_MIN_BYTES:
+            yield from _parse_in_workers(waiting, iterator, pseudonymiser, window, processes)
+            return
+    for data, sha256, source_path, source in waiting:
+        yield parse_landing_file(data, sha256, source_path, source, pseudonymiser, window)
+
+
+def _parse_in_workers(
+    first: list[ParseJob],
+    rest: Iterator[ParseJob],
+    pseudonymiser: Pseudonymiser,
+    window: float,
+    processes: int,
+) -> Iterator[ParsedFile]:
+    # fork, because a spawned worker imports the package (Dagster included) anew, which took
+    # about 1 s of CPU time per worker on a 2-core machine. parse_processes() returns 0 where
+    # fork is unsafe.
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(
+        processes,
+        mp_context=context,
+        initializer=_start_worker,
+        initargs=(pseudonymiser, window),
+    ) as pool:
+        in_flight: deque[Future[list[ParsedFile]]] = deque()
+        for task in _tasks(first, rest):
+            in_flight.append(pool.submit(_parse_task, task))
+            while len(in_flight) > 2 * processes:
+                yield from in_flight.popleft().result()
+        while in_flight:
+            yield from in_flight.popleft().result()
+
+
+def _tasks(first: list[ParseJob], rest: Iterator[ParseJob]) -> Iterator[list[ParseJob]]:
+    task: list[ParseJob] = []
+    size = 0
+    for job in itertools.chain(first, rest):
+        task.append(job)
+        size += len(job[0])
+        if size >= _TASK_BYTES or len(task) >= _TASK_FILES:
+            yield task
+            task, size = [], 0
+    if task:
+        yield task
+
+
+_worker_state: tuple[Pseudonymiser, float] | None = None
+
+
+def _start_worker(pseudonymiser: Pseudonymiser, window: float) -> None:
+    global _worker_state
+    _worker_state = (pseudonymiser, window)
+
+
+def _parse_task(task: list[ParseJob]) -> list[ParsedFile]:
+    pseudonymiser, window = _worker_state
+    return [
+        parse_landing_file(data, sha256, source_path, source, pseudonymiser, window)
+        for data, sha256, source_path, source in task
+    ]

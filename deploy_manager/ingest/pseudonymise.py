@@ -166,6 +166,11 @@ class Pseudonymiser:
         self._digest = lru_cache(maxsize=1 << 20)(self._digest_uncached)
         self._subscribers: dict[str, SubscriberPseudonym | None] = {}
 
+    def __reduce__(self) -> tuple[type[Pseudonymiser], tuple[bytes]]:
+        # The caches hold bound methods, which do not pickle: a copy in another process starts
+        # with empty caches.
+        return (Pseudonymiser, (self._key,))
+
     @classmethod
     def from_env(cls) -> Pseudonymiser:
         """Build a pseudonymiser from the configured key (see ``load_key``)."""

@@ -11,7 +11,8 @@ import secrets
 import shutil
 from collections import Counter
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -21,6 +22,7 @@ from psycopg import sql
 from deploy_manager.core5g.load import ingest_core5g_file, ingest_core5g_folder
 from deploy_manager.core5g.sources.config import load_sources_config
 from deploy_manager.core5g.sources.generator import GeneratorSettings, generate_core5g_landing
+from deploy_manager.core5g.tables import copy_encoded, encode_rows
 from deploy_manager.db.connection import connect, drop_database, ensure_database
 from deploy_manager.db.migrate import apply_migrations, migration_files
 from deploy_manager.ingest.pseudonymise import Pseudonymiser
@@ -710,3 +712,34 @@ def test_parse_workers_same_rows(conn, case_landing, generated, monkeypatch):
     assert summary.rows == first.rows
     for table in CORE5G_TABLES:
         assert in_workers[table] == in_process[table]
+
+
+def test_encoded_rows_match_psycopg_copy(conn):
+    rows = [
+        ("tab\tnew\nline\\back\rcr\b\f\v", 7, -0.0, True, datetime(2026, 11, 2, 8, tzinfo=UTC)),
+        ("", -(2**62), 1234567.891011, False, datetime(2026, 11, 2, 8, 0, 0, 1)),
+        (None, None, None, None, None),
+        ('{"cause": "9"}', 0, float("inf"), True, date(2026, 11, 2)),
+        ("ünïcode ✓", 1, 0.1 + 0.2, False, datetime(2026, 11, 2, 8, 30, tzinfo=UTC)),
+    ]
+    columns = ("t", "i", "f", "b", "at")
+    conn.execute(
+        "CREATE TABLE raw.copy_probe (n serial, t text, i bigint, f float8, b boolean,"
+        " at timestamptz)"
+    )
+    try:
+        with conn.cursor().copy("COPY raw.copy_probe (t, i, f, b, at) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        written = copy_encoded(conn, "copy_probe", [encode_rows(columns, rows)])
+        stored = conn.execute("SELECT t, i, f, b, at FROM raw.copy_probe ORDER BY n").fetchall()
+    finally:
+        conn.execute("DROP TABLE raw.copy_probe")
+    assert written == len(rows)
+    assert stored[len(rows) :] == stored[: len(rows)]
+    assert stored[0][0] == rows[0][0]
+
+
+def test_encode_rows_rejects_unknown_type():
+    with pytest.raises(TypeError, match="Decimal"):
+        encode_rows(("value",), [(Decimal("1.5"),)])

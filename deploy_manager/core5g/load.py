@@ -49,6 +49,8 @@ from deploy_manager.core5g.tables import (
     SAMPLES_TABLE,
     SCRAPE_COLUMNS,
     SCRAPES_TABLE,
+    CopyData,
+    copy_encoded,
     copy_rows,
 )
 from deploy_manager.ingest.files import fingerprints_of, replace_ingested
@@ -345,19 +347,20 @@ def _write_batch(
     removed = _delete_file_rows(conn, files)
     stored = _place_scrapes(files, owners)
     file_rows: dict[str, dict[str, int]] = {}
-    by_table: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+    by_table: dict[str, list[CopyData]] = defaultdict(list)
     scrape_rows = []
     for parsed in files:
         counts: dict[str, int] = {}
-        for table, (columns, rows) in parsed.tables.items():
-            counts[table] = len(rows)
-            by_table.setdefault(table, (columns, []))[1].extend(rows)
+        for table, data in parsed.tables.items():
+            counts[table] = data.rows
+            by_table[table].append(data)
         if parsed.scrape is not None:
             scrape_rows.append(_scrape_row(parsed.scrape, parsed.source_path))
         file_rows[parsed.source_path] = counts
-    copy_rows(conn, SCRAPES_TABLE, SCRAPE_COLUMNS, scrape_rows)
-    for table, (columns, rows) in by_table.items():
-        copy_rows(conn, table, columns, rows)
+    if scrape_rows:
+        copy_rows(conn, SCRAPES_TABLE, SCRAPE_COLUMNS, scrape_rows)
+    for table, parts in by_table.items():
+        copy_encoded(conn, table, parts)
 
     changes = [(key, path) for key, path in removed]
     changes += [(key, scrape_path) for key, (scrape_path, _) in stored.items()]

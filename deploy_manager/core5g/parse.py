@@ -35,6 +35,8 @@ from deploy_manager.core5g.tables import (
     REGISTRATIONS_TABLE,
     SAMPLE_COLUMNS,
     SAMPLES_TABLE,
+    CopyData,
+    encode_rows,
     record_rows,
     sample_rows,
 )
@@ -54,12 +56,12 @@ ParseJob = tuple[bytes, str, str, SourceConfig]
 
 @dataclass
 class ParsedFile:
-    """Rows parsed from one landing file, by raw table, and what its ingest records."""
+    """Rows parsed from one landing file, encoded by raw table, and what its ingest records."""
 
     source_path: str
     source: SourceConfig
     sha256: str
-    tables: dict[str, tuple[Sequence[str], list[tuple]]] = field(default_factory=dict)
+    tables: dict[str, CopyData] = field(default_factory=dict)
     quarantined: list[QuarantinedLine] = field(default_factory=list)
     record_count: int = 0
     orphan_outcomes: int = 0
@@ -71,7 +73,7 @@ class ParsedFile:
 
     @property
     def row_count(self) -> int:
-        return sum(len(rows) for _, rows in self.tables.values())
+        return sum(data.rows for data in self.tables.values())
 
 
 def file_sha256(data: bytes) -> str:
@@ -145,7 +147,7 @@ def _parse(
         result.scrape = scrape
         result.quarantined = scrape.quarantined
         result.record_count = len(scrape.samples)
-        result.tables[SAMPLES_TABLE] = (SAMPLE_COLUMNS, sample_rows(scrape, source_path))
+        result.tables[SAMPLES_TABLE] = encode_rows(SAMPLE_COLUMNS, sample_rows(scrape, source_path))
     else:
         if source.format == FORMAT_CDR_JSON:
             cdrs = parse_chf_cdr_json(text, source, pseudonymiser)
@@ -162,7 +164,7 @@ def _add_attempts(
     source_path: str,
 ) -> None:
     rows = record_rows(parsed.attempts, columns, source_path)
-    result.tables[table] = (columns, rows)
+    result.tables[table] = encode_rows(columns, rows)
     result.quarantined.extend(parsed.quarantined)
     result.record_count += len(rows)
     result.orphan_outcomes += parsed.stats.orphan_outcomes
@@ -170,7 +172,7 @@ def _add_attempts(
 
 def _add_cdrs(result: ParsedFile, parsed: ParsedCdrs, source_path: str) -> None:
     rows = record_rows(parsed.containers, CDR_COLUMNS, source_path)
-    result.tables[CDRS_TABLE] = (CDR_COLUMNS, rows)
+    result.tables[CDRS_TABLE] = encode_rows(CDR_COLUMNS, rows)
     result.quarantined.extend(parsed.quarantined)
     result.record_count += parsed.records
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 from operator import attrgetter
 
 import psycopg
@@ -223,6 +225,71 @@ def copy_rows(
             copy.write_row(row)
             count += 1
     return count
+
+
+@dataclass(frozen=True)
+class CopyData:
+    """Rows of one raw table encoded in the text format of PostgreSQL's COPY."""
+
+    columns: Sequence[str]
+    data: bytes
+    rows: int
+
+
+# The characters COPY's text format escapes with a backslash, as psycopg 3.3 escapes them.
+_COPY_SPECIAL = re.compile("[\b\t\n\v\f\r\\\\]")
+_COPY_ESCAPES = str.maketrans(
+    {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r", "\\": "\\\\"}
+)
+
+
+def _copy_text(value: str) -> str:
+    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
+
+
+# Text of each value type the row builders produce, as the text dumpers of psycopg 3.3 write it.
+_COPY_FORMATS: dict[type, Callable[[object], str]] = {
+    str: _copy_text,
+    int: str,
+    float: str,
+    bool: lambda value: "t" if value else "f",
+    datetime: str,
+    date: str,
+    type(None): lambda _: "\\N",
+}
+
+
+def encode_rows(columns: Sequence[str], rows: Iterable[tuple]) -> CopyData:
+    """Encode rows for ``COPY ... FROM STDIN`` in the text format.
+
+    The values are those copy_rows accepts from the row builders: str, int, float, bool,
+    datetime, date and None. Encoding where the rows are parsed lets a parse worker send
+    bytes instead of Python objects. Raises TypeError for a value of another type.
+    """
+    formats = _COPY_FORMATS
+    lines = []
+    try:
+        for row in rows:
+            lines.append("\t".join([formats[type(value)](value) for value in row]))
+    except KeyError as exc:
+        raise TypeError(
+            f"value of type {exc.args[0].__name__} has no COPY text encoding: convert it in the"
+            " row builder or add its type to _COPY_FORMATS"
+        ) from None
+    data = "".join(line + "\n" for line in lines).encode()
+    return CopyData(columns, data, len(lines))
+
+
+def copy_encoded(conn: psycopg.Connection, table: str, parts: Sequence[CopyData]) -> int:
+    """Append encoded rows with the columns of ``parts[0]`` to ``raw.<table>`` with one COPY
+    and return how many were written."""
+    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier("raw", table), sql.SQL(", ").join(map(sql.Identifier, parts[0].columns))
+    )
+    with conn.cursor() as cursor, cursor.copy(statement) as copy:
+        for part in parts:
+            copy.write(part.data)
+    return sum(part.rows for part in parts)
 
 
 def increase_rows(increases: Iterable[CounterIncrease]) -> Iterable[tuple]:

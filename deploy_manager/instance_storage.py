@@ -13,7 +13,7 @@ the pool and the next statement connects again.
 Dagster records a check result of a run as an UPDATE of the check's planned row and, when
 no row matched, an INSERT, each with its own copy of the serialized event. The checks here
 have no planned row per partition, so every per-partition result took both statements:
-4.3 ms of the 8.8 ms of each of the 3,500 check evaluations of a daily run at 100 sites
+4.3 ms of the 8.8 ms of each of the 4,300 check evaluations of a daily run at 100 sites
 (under the profiler). This storage writes a per-partition result as one upsert.
 """
 

@@ -47,6 +47,10 @@ def spark_config(settings: Settings) -> dict[str, str]:
             {
                 "spark.eventLog.enabled": "true",
                 "spark.eventLog.dir": Path(settings.spark_event_log_dir).resolve().as_uri(),
+                # One plain JSON-lines file per session, which scripts/spark_event_summary.py
+                # reads. Spark 4 otherwise writes a folder of zstd-compressed rolling files.
+                "spark.eventLog.rolling.enabled": "false",
+                "spark.eventLog.compress": "false",
             }
         )
     if not settings.uses_embedded_metastore:

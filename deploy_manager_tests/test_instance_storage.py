@@ -9,7 +9,7 @@ from datetime import date
 from urllib.parse import urlsplit
 
 import pytest
-from dagster import AssetCheckKey, AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterEventType, DagsterInstance
 from dagster._core.event_api import PartitionKeyFilter
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
@@ -94,15 +94,12 @@ def test_repeated_result_updates_its_row(tmp_path, platform_instance):
     defs = check_definitions([build_rate_checks(KEY, ["rate"])], tmp_path)
     platform_instance.add_dynamic_partitions("site", ["S1"])
     result = run_checks(defs, platform_instance, DAY, DAY)
-    [entry] = [
-        record.event_log_entry
-        for record in platform_instance.get_records_for_run(result.run_id).records
-        if record.event_log_entry.dagster_event_type is not None
-        and record.event_log_entry.dagster_event_type.value == "ASSET_CHECK_EVALUATION"
-    ]
+    [record] = platform_instance.get_records_for_run(
+        result.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
 
     # Storing the same result again, as a retried write would, keeps one row per partition.
-    platform_instance.event_log_storage.store_event(entry)
+    platform_instance.event_log_storage.store_event(record.event_log_entry)
     history = platform_instance.event_log_storage.get_asset_check_execution_history(
         CHECK, limit=10, partition_filter=PartitionKeyFilter(key=f"{DAY}|S1")
     )

@@ -9,6 +9,7 @@ the ORC files of the warehouse with pyarrow and never starts a JVM. The OpenAPI 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from importlib.metadata import PackageNotFoundError, version
 
@@ -108,14 +109,28 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
     keys = ApiKeys(settings.api_keys)
     limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
 
+    watcher: list[asyncio.Task] = []
+
     async def warm_cache() -> None:
         await service.store.snapshots(ALL_TABLES)
+        watcher.append(asyncio.create_task(service.store.watch(), name="table-watcher"))
         log.info(
             "serving warehouse %s: API keys %s, rate limit %s",
             settings.warehouse_dir,
             "required" if keys.enabled else "off",
             f"{settings.rate_limit:g}/s" if limiter.enabled else "off",
         )
+
+    async def stop_watching() -> None:
+        # Test clients may run the lifespan of one app in more than one event loop: each
+        # shutdown stops the watcher that its own loop started.
+        loop = asyncio.get_running_loop()
+        mine = [task for task in watcher if task.get_loop() is loop]
+        for task in mine:
+            task.cancel()
+        await asyncio.gather(*mine, return_exceptions=True)
+        for task in mine:
+            watcher.remove(task)
 
     cors = None
     if settings.cors_origins:
@@ -139,7 +154,7 @@ def create_app(settings: ApiSettings | None = None) -> Litestar:
         openapi_config=_openapi_config(keys),
         cors_config=cors,
         on_startup=[warm_cache],
-        on_shutdown=[flush_logs],
+        on_shutdown=[stop_watching, flush_logs],
     )
     # The observer, the key check and the response cache wrap the whole application rather
     # than each route, so that a kept response is sent without routing, dependency injection

@@ -5,7 +5,7 @@ pay for parameter parsing, dependency injection and JSON encoding. This middlewa
 encoded 200 responses on the path and the raw query string. It sends a kept response again
 while every table the response was computed from has the same version and is not due for a
 check. A response counts as cacheable only when the request read its tables through
-``KpiService.run`` or ``KpiService.health``, which record them in ``TABLES_READ``.
+``KpiService.run`` or ``KpiService.require_site``, which record them in ``TABLES_READ``.
 
 The middleware sits behind the API key check and the rate limit, so it only serves requests
 that are allowed, and in front of the router. A kept response carries the route template of

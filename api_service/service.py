@@ -70,11 +70,10 @@ class KpiService:
     async def health(self) -> HealthResponse:
         """Return the state of every table: a table not materialized yet is listed as such.
 
-        ``checked_at`` is the last look at the tables' folders, so the response stays the
-        same, and cacheable, until the next look.
+        ``checked_at`` is the last look at the tables' folders, which a watcher repeats every
+        few seconds, so the response is not kept by the response cache.
         """
         snapshots = await self.store.snapshots(ALL_TABLES)
-        record_tables_read([(self.store.table(n), s.version) for n, s in snapshots.items()])
         tables = await self.store.cached(("health",), snapshots, _table_health)
         checked = [self.store.table(name).checked_at_utc for name in ALL_TABLES]
         return HealthResponse(

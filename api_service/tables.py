@@ -5,9 +5,11 @@ Each table's rows within the last ``MAX_DAYS`` materialized dates are held in me
 Arrow table per date. The marts are aggregates (tens of rows per site and day), so this is a
 few megabytes per table for hundreds of sites.
 
-Change detection lists the table's folder and stats each date folder, at most once every
-``check_seconds`` per table and only when a request reads the table. Spark's dynamic
-partition overwrite replaces a partition by
+Change detection lists the table's folder and stats each date folder. In a served API a
+watcher task does it every ``check_seconds`` for every table read so far, in a worker thread,
+so no request waits for a look or for the read of new files: a request gets the snapshot that
+was current when it arrived. Without the watcher, or with ``check_seconds`` 0, a request looks
+first when its table is due. Spark's dynamic partition overwrite replaces a partition by
 renaming folders inside the date folder, which changes the date folder's mtime. Only the
 date folders whose mtime changed are listed again, and only the (date, site) partitions whose
 files changed are read again. Those are selected by a filter on the hive partition fields,
@@ -31,6 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.to_thread
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -163,22 +166,31 @@ class WarehouseTable:
         self.snapshot = TableSnapshot(name)
         self.checked_at = float("-inf")
         self.checked_at_utc: datetime | None = None
+        # Set while a watcher looks at the folders, so requests need not.
+        self.watched = False
         self._lock = threading.Lock()
         self._folders: dict[date, _KnownFolder] = {}
         self._chunks: dict[date, pa.Table] = {}
         self._schema: pa.Schema | None = None
 
     def needs_check(self) -> bool:
+        """Whether a request must look at the folders before it reads the table: before the
+        first read, and when no watcher looks at them and ``check_seconds`` have passed."""
+        if self.checked_at == float("-inf"):
+            return True
+        if self.watched and self.check_seconds > 0:
+            return False
         return time.monotonic() - self.checked_at >= self.check_seconds
 
-    def refresh(self) -> TableSnapshot:
-        """Look for changed partitions, read them, and return the current snapshot.
+    def refresh(self, force: bool = False) -> TableSnapshot:
+        """Look for changed partitions, read them, and return the current snapshot. Without
+        ``force``, look only when ``needs_check()``.
 
         A partition replaced while it is being read makes pyarrow raise. The previous
         snapshot then stays current and the partition is read again at the next check.
         """
         with self._lock:
-            if not self.needs_check():
+            if not force and not self.needs_check():
                 return self.snapshot
             started = time.perf_counter()
             try:
@@ -480,11 +492,30 @@ class TableStore:
         tables = self._groups.get(names)
         if tables is None:
             tables = self._groups[names] = tuple(self.table(name) for name in names)
-        now = time.monotonic()
-        due = [t for t in tables if now - t.checked_at >= t.check_seconds]
+        due = [t for t in tables if t.needs_check()]
         if due:
             await anyio.to_thread.run_sync(_refresh_all, due)
         return {t.name: t.snapshot for t in tables}
+
+    async def watch(self) -> None:
+        """Look at the folders of every table read so far every ``check_seconds``, until
+        cancelled. A look that fails is logged and tried again at the next pass."""
+        if self.check_seconds <= 0:
+            return
+        log.info("watching the tables of %s every %g s", self.warehouse_dir, self.check_seconds)
+        try:
+            while True:
+                for table in self._tables.values():
+                    table.watched = True
+                await anyio.sleep(self.check_seconds)
+                tables = list(self._tables.values())
+                try:
+                    await anyio.to_thread.run_sync(_refresh_all, tables, True)
+                except Exception:
+                    log.exception("looking at the tables of %s failed", self.warehouse_dir)
+        finally:
+            for table in self._tables.values():
+                table.watched = False
 
     async def cached(
         self,
@@ -515,6 +546,6 @@ class TableStore:
         return result
 
 
-def _refresh_all(tables: Iterable[WarehouseTable]) -> None:
+def _refresh_all(tables: Iterable[WarehouseTable], force: bool = False) -> None:
     for table in tables:
-        table.refresh()
+        table.refresh(force)

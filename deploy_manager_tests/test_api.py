@@ -756,8 +756,8 @@ def test_replaced_and_dropped_partitions_refresh(platform_world, warehouse_copy)
 
 
 @pytest.mark.spark
-def test_cached_response_expires_after_check(platform_world, warehouse_copy):
-    app = create_app(api_settings(warehouse_copy, check_seconds=0.5))
+def test_watcher_shows_new_day(platform_world, warehouse_copy):
+    app = create_app(api_settings(warehouse_copy, check_seconds=0.2))
     with TestClient(app) as client:
         before = client.get("/api/netops/deployments", params={"days": 1}).json()
         latest = date.fromisoformat(before["source"]["latest_date"])
@@ -765,13 +765,19 @@ def test_cached_response_expires_after_check(platform_world, warehouse_copy):
         rows = orc.read_table(next(folder.glob("site_id=*/*.orc")))
         new_day = latest + timedelta(days=1)
         write_partition(warehouse_copy, DEPLOYMENTS, new_day, "SITE002", rows)
-
-        # Within check_seconds of the last look at the folders, the cached response stands.
-        soon = client.get("/api/netops/deployments", params={"days": 1}).json()
-        assert soon == before
-        time.sleep(0.6)
-        later = client.get("/api/netops/deployments", params={"days": 1}).json()
-        assert later["source"]["latest_date"] == new_day.isoformat()
+        table = app.state.service.store.table(DEPLOYMENTS)
+        assert table.watched
+        # A request after the write gets the snapshot that was current when it arrived. The
+        # watcher reads the new day in the background, so no request looks at the folders.
+        deadline = time.monotonic() + 10
+        latest_seen = before["source"]["latest_date"]
+        while latest_seen != new_day.isoformat() and time.monotonic() < deadline:
+            time.sleep(0.05)
+            latest_seen = client.get("/api/netops/deployments", params={"days": 1}).json()[
+                "source"
+            ]["latest_date"]
+        assert latest_seen == new_day.isoformat()
+    assert not table.watched
 
 
 @pytest.mark.spark

@@ -40,7 +40,10 @@ def pytest_configure(config) -> None:
 
 
 def new_database_url(prefix: str) -> str:
-    return f"{TEST_SERVER_URL}/{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
+    """URL of a database that no other test run uses. DM_TEST_DATABASE_PREFIX, when set, goes
+    before the name, so that runs sharing a server can tell their databases apart."""
+    shared = os.environ.get("DM_TEST_DATABASE_PREFIX", "")
+    return f"{TEST_SERVER_URL}/{shared}{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
 
 
 @pytest.fixture

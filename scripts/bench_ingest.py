@@ -198,6 +198,8 @@ def measure_baseline(landing: Path, events: int, args: argparse.Namespace, workd
         str(args.repeat),
         "--output",
         str(out),
+        "--database-prefix",
+        args.database_prefix,
     ]
     env = {**os.environ, "PYTHONPATH": str(source)}
     subprocess.run(command, env=env, check=True)
@@ -220,6 +222,9 @@ def main() -> int:
         help="git revision whose ingest is the baseline; 'none' skips the baseline",
     )
     parser.add_argument("--workdir", type=Path, default=REPO / "data" / "bench-ingest")
+    parser.add_argument(
+        "--database-prefix", default="ingest_bench", help="prefix of the databases it creates"
+    )
     parser.add_argument("--measure-only", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--events", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, help=argparse.SUPPRESS)
@@ -227,7 +232,9 @@ def main() -> int:
     os.environ.setdefault("DM_PSEUDONYM_KEY", "bench-" + "0" * 32)
 
     if args.measure_only:
-        result = measure(args.measure_only, args.events, args.repeat, "ingest_bench_base")
+        result = measure(
+            args.measure_only, args.events, args.repeat, f"{args.database_prefix}_base"
+        )
         args.output.write_text(json.dumps(result))
         return 0
 
@@ -244,7 +251,7 @@ def main() -> int:
         flush=True,
     )
     print("current code:", file=sys.stderr, flush=True)
-    figures["current"] = measure(landing, events, args.repeat, "ingest_bench")
+    figures["current"] = measure(landing, events, args.repeat, args.database_prefix)
     if args.baseline_ref != "none":
         print(f"baseline {args.baseline_ref}:", file=sys.stderr, flush=True)
         baseline = measure_baseline(landing, events, args, workdir)

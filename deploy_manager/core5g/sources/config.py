@@ -23,11 +23,13 @@ matched against the file name alone. ``collected_on`` (Open5GS logs) and ``scrap
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone, tzinfo
 from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -178,8 +180,55 @@ class Core5gSourcesConfig:
 
     def match(self, relative_path: str) -> SourceConfig | None:
         """Return the first entry whose pattern matches ``relative_path``, or None."""
-        for source in self.sources:
-            if source.matches(relative_path):
+        return self._matcher.match(relative_path)
+
+    @cached_property
+    def _matcher(self) -> _SourceMatcher:
+        return _SourceMatcher(self.sources)
+
+
+_WILDCARDS = re.compile(r"[*?\[]")
+
+
+class _SourceMatcher:
+    """Finds the first source entry whose pattern matches a path, as SourceConfig.matches
+    would in entry order, without testing every entry.
+
+    An entry whose pattern has ``/`` and a first path segment free of wildcards can only
+    match paths with that first segment, so entries are grouped by it. The other entries
+    are tried for every path. Each pattern is compiled once.
+    """
+
+    def __init__(self, sources: tuple[SourceConfig, ...]) -> None:
+        self._by_segment: dict[str, list[tuple[int, SourceConfig, Any, bool]]] = {}
+        self._anywhere: list[tuple[int, SourceConfig, Any, bool]] = []
+        self._candidates: dict[str, tuple[tuple[SourceConfig, Any, bool], ...]] = {}
+        for index, source in enumerate(sources):
+            pattern = source.pattern
+            by_name = "/" not in pattern
+            entry = (index, source, re.compile(fnmatch.translate(pattern)).match, by_name)
+            wildcard = _WILDCARDS.search(pattern)
+            literal = pattern if wildcard is None else pattern[: wildcard.start()]
+            if by_name or "/" not in literal:
+                self._anywhere.append(entry)
+            else:
+                self._by_segment.setdefault(literal.split("/", 1)[0], []).append(entry)
+
+    def match(self, relative_path: str) -> SourceConfig | None:
+        segment = relative_path.split("/", 1)[0]
+        candidates = self._candidates.get(segment)
+        if candidates is None:
+            entries = sorted(self._by_segment.get(segment, []) + self._anywhere)
+            candidates = tuple((source, test, by_name) for _, source, test, by_name in entries)
+            self._candidates[segment] = candidates
+        name = None
+        for source, test, by_name in candidates:
+            if by_name:
+                if name is None:
+                    name = PurePosixPath(relative_path).name
+                if test(name) is not None:
+                    return source
+            elif test(relative_path) is not None:
                 return source
         return None
 

@@ -59,11 +59,13 @@ from deploy_manager.ingest.pseudonymise import (
     SubscriberPseudonym,
 )
 
-_LINE = re.compile(
-    r"^(?P<month>\d{2})/(?P<day>\d{2}) (?P<hour>\d{2}):(?P<minute>\d{2}):(?P<second>\d{2})"
-    r"\.(?P<millis>\d{3}): \[(?P<module>[^\]]*)\] (?P<level>[A-Z]+): (?P<text>.*?)"
-    r"(?: \((?P<origin>[^()\s]+:\d+)\))?\s*$"
-)
+# A line is ``MM/DD HH:MM:SS.mmm: [module] LEVEL: text``, optionally followed by
+# `` (file:line)`` and white space. _LINE_HEAD matches up to the text; _iter_log_lines cuts
+# the origin off the end.
+_LINE_HEAD = re.compile(r"(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}): \[[^\]]*\] ([A-Z]+): ")
+# Length of ``MM/DD HH:MM:SS.mmm``, the line time.
+_TIME_CHARS = 18
+_ORIGIN = re.compile(r"[^()\s]+:\d+")
 # Lines Open5GS writes outside the line format: the start-up banner and NAS/NGAP hex dumps.
 _SKIPPED_LINE = re.compile(r"^(?:\s*$|Open5GS daemon v|\s*[0-9a-fA-F]{4}: (?:[0-9a-fA-F]{2} ?)+)")
 
@@ -131,16 +133,28 @@ class Open5gsClock:
 
     def to_utc(self, month: int, day: int, hour: int, minute: int, second: int, micros: int):
         """Return the UTC instant of a line time; raises ValueError for an impossible time."""
+        return self.place(self.reading(month, day, hour, minute, second, micros))
+
+    def reading(
+        self, month: int, day: int, hour: int, minute: int, second: int, micros: int
+    ) -> tuple[datetime, datetime | None]:
+        """Return the first UTC reading of a line time, and the local time when the zone may
+        read it twice; raises ValueError for an impossible time. It does not depend on the
+        lines before, so the same line time can reuse it."""
         year = self.year_of(month, day)
         if self._is_utc:
-            instant = datetime(year, month, day, hour, minute, second, micros, tzinfo=UTC)
-        else:
-            local = datetime(year, month, day, hour, minute, second, micros, tzinfo=self._zone)
-            instant = local.astimezone(UTC)
-            if self._previous is not None and instant < self._previous:
-                second_reading = local.replace(fold=1).astimezone(UTC)
-                if second_reading >= self._previous:
-                    instant = second_reading
+            return datetime(year, month, day, hour, minute, second, micros, tzinfo=UTC), None
+        local = datetime(year, month, day, hour, minute, second, micros, tzinfo=self._zone)
+        return local.astimezone(UTC), local
+
+    def place(self, reading: tuple[datetime, datetime | None]) -> datetime:
+        """Return the UTC instant of a reading, after the instants placed before it."""
+        instant, local = reading
+        previous = self._previous
+        if local is not None and previous is not None and instant < previous:
+            second_reading = local.replace(fold=1).astimezone(UTC)
+            if second_reading >= previous:
+                instant = second_reading
         self._previous = instant
         return instant
 
@@ -163,11 +177,17 @@ def _iter_log_lines(
     stats: LogParseStats,
 ) -> Iterator[_LogLine]:
     """Yield the parsed lines; quarantine the ones that do not fit the line format."""
-    for number, raw in enumerate(lines, start=1):
-        stats.lines += 1
+    # Lines of one event often share their time, so each time text is converted once.
+    readings: dict[str, tuple[datetime, datetime | None]] = {}
+    head = _LINE_HEAD.match
+    place = clock.place
+    number = 0
+    for raw in lines:
+        number += 1
         line = raw.rstrip("\r\n")
-        match = _LINE.match(line)
-        if match is None:
+        match = head(line)
+        text = None if match is None else _line_text(line[match.end() :])
+        if text is None:
             if _SKIPPED_LINE.match(line):
                 stats.ignored_lines += 1
             else:
@@ -177,22 +197,38 @@ def _iter_log_lines(
                     )
                 )
             continue
-        try:
-            at = clock.to_utc(
-                int(match["month"]),
-                int(match["day"]),
-                int(match["hour"]),
-                int(match["minute"]),
-                int(match["second"]),
-                int(match["millis"]) * 1000,
-            )
-        except ValueError as exc:
-            quarantined.append(
-                _quarantine(number, f"line time is invalid: {exc}", line, pseudonymiser)
-            )
-            continue
-        time_text = line[: match.end("millis")]
-        yield _LogLine(number, at, time_text, match["level"], match["text"].strip(), line)
+        time_text = line[:_TIME_CHARS]
+        reading = readings.get(time_text)
+        if reading is None:
+            month, day, hour, minute, second, millis = map(int, match.groups()[:6])
+            try:
+                reading = clock.reading(month, day, hour, minute, second, millis * 1000)
+            except ValueError as exc:
+                quarantined.append(
+                    _quarantine(number, f"line time is invalid: {exc}", line, pseudonymiser)
+                )
+                continue
+            readings[time_text] = reading
+        yield _LogLine(number, place(reading), time_text, match[7], text, line)
+    stats.lines += number
+
+
+def _line_text(rest: str) -> str | None:
+    """Return the text of a line after its level, without the `` (file:line)`` origin at its
+    end and without surrounding white space; None when a line break precedes text, which
+    the line format does not allow."""
+    body = rest.rstrip()
+    if "\n" in body:
+        return None
+    if body.endswith(")"):
+        start = body.rfind("(")
+        if (
+            start > 0
+            and body[start - 1] == " "
+            and _ORIGIN.fullmatch(body, start + 1, len(body) - 1)
+        ):
+            body = body[: start - 1]
+    return body.strip()
 
 
 def _quarantine(number: int, reason: str, line: str, pseudonymiser: Pseudonymiser):
@@ -304,17 +340,19 @@ class _AmfLogParser:
         if ngap:
             self._start_context(ngap)
             return
-        if _REGISTRATION_REQUEST.match(text):
-            self._open_attempt(line)
-            return
-        complete = _REGISTRATION_COMPLETE.match(text)
-        if complete:
-            self._complete(line, complete["identity"])
-            return
-        reject = _REGISTRATION_REJECT.match(text)
-        if reject:
-            self._reject(line, reject["identity"], reject["cause"])
-            return
+        # The three Registration patterns need this text, so other lines skip them.
+        if "Registration " in text:
+            if _REGISTRATION_REQUEST.match(text):
+                self._open_attempt(line)
+                return
+            complete = _REGISTRATION_COMPLETE.match(text)
+            if complete:
+                self._complete(line, complete["identity"])
+                return
+            reject = _REGISTRATION_REJECT.match(text)
+            if reject:
+                self._reject(line, reject["identity"], reject["cause"])
+                return
         identity = _IDENTITY_PREFIX.match(text)
         if identity and self.context is not None:
             self._note_identity(line, identity["identity"])
@@ -467,18 +505,22 @@ def parse_open5gs_smf_log(
 
 def _handle_smf_line(line, source, pseudonymiser, open_attempts, result) -> None:
     text = line.text
-    request = _PDU_REQUEST.match(text)
-    if request:
-        _open_pdu_attempt(line, request, source, pseudonymiser, open_attempts, result)
-        return
-    accept = _PDU_ACCEPT.match(text)
-    if accept:
-        _accept_pdu_attempt(line, accept, pseudonymiser, open_attempts, result)
-        return
-    reject = _PDU_REJECT.match(text)
-    if reject:
-        _reject_pdu_attempt(line, reject, pseudonymiser, open_attempts, result)
-        return
+    # Each pattern needs its literal text, so a line without it skips the pattern.
+    if "] PDU session establishment request" in text:
+        request = _PDU_REQUEST.match(text)
+        if request:
+            _open_pdu_attempt(line, request, source, pseudonymiser, open_attempts, result)
+            return
+    if text.startswith("UE SUPI["):
+        accept = _PDU_ACCEPT.match(text)
+        if accept:
+            _accept_pdu_attempt(line, accept, pseudonymiser, open_attempts, result)
+            return
+    if "] PDU session establishment reject" in text:
+        reject = _PDU_REJECT.match(text)
+        if reject:
+            _reject_pdu_attempt(line, reject, pseudonymiser, open_attempts, result)
+            return
     result.stats.ignored_lines += 1
 
 

@@ -41,7 +41,7 @@ from deploy_manager.core5g.tables import (
     sample_rows,
 )
 from deploy_manager.ingest.pseudonymise import Pseudonymiser
-from deploy_manager.ingest.text import decode_bytes, encoding_error, invalid_utf8
+from deploy_manager.ingest.text import read_text
 
 # Parse worker processes are started only when the files waiting to be parsed reach this
 # size, so that a small ingest does not pay for starting them.
@@ -94,8 +94,7 @@ def parse_landing_file(
     of its earlier version are deleted. A SourceConfigError sets ``failure`` instead.
     """
     parsed = ParsedFile(source_path, source, sha256)
-    text = decode_bytes(data)
-    problem = encoding_error(data)
+    text, problem, invalid = read_text(data)
     if problem is not None:
         parsed.quarantined.append(QuarantinedLine("file", problem, text))
         return parsed
@@ -105,8 +104,8 @@ def parse_landing_file(
         return ParsedFile(source_path, source, sha256, failure=str(exc))
     if parsed.scrape is not None:
         parsed.text = text
-    if (reason := invalid_utf8(data)) is not None:
-        parsed.quarantined.append(QuarantinedLine("encoding", reason, data.decode("latin-1")))
+    if invalid is not None:
+        parsed.quarantined.append(QuarantinedLine("encoding", invalid, data.decode("latin-1")))
     return parsed
 
 

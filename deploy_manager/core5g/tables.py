@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import lru_cache
 from operator import attrgetter
 
 import psycopg
 from psycopg import sql
+
+# NOTE: psycopg does not export its row formatter, the one Copy.write_row uses (in C when
+# psycopg[binary] is installed); it is imported from its module.
+from psycopg._copy_base import format_row_text
+from psycopg.adapt import Transformer
 
 from deploy_manager.core5g.sources.config import (
     FORMAT_CDR_CSV,
@@ -188,6 +193,13 @@ def record_rows(records: Iterable, columns: Sequence[str], source_path: str) -> 
     ]
 
 
+@lru_cache(maxsize=65_536)
+def labels_json(labels: tuple[tuple[str, str], ...]) -> str:
+    """JSON object of a label set, keys sorted; the few label sets of a scrape repeat in
+    every scrape, so the text is cached."""
+    return json.dumps(dict(labels), sort_keys=True)
+
+
 def sample_rows(scrape: Scrape, source_path: str) -> list[tuple]:
     return [
         (
@@ -198,7 +210,7 @@ def sample_rows(scrape: Scrape, source_path: str) -> list[tuple]:
             s.metric,
             s.metric_type,
             s.labels_key,
-            json.dumps(dict(s.labels), sort_keys=True),
+            labels_json(s.labels),
             s.value,
             s.value_text,
             s.quality,
@@ -236,48 +248,31 @@ class CopyData:
     rows: int
 
 
-# The characters COPY's text format escapes with a backslash, as psycopg 3.3 escapes them.
-_COPY_SPECIAL = re.compile("[\b\t\n\v\f\r\\\\]")
-_COPY_ESCAPES = str.maketrans(
-    {"\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r", "\\": "\\\\"}
-)
-
-
-def _copy_text(value: str) -> str:
-    return value.translate(_COPY_ESCAPES) if _COPY_SPECIAL.search(value) else value
-
-
-# Text of each value type the row builders produce, as the text dumpers of psycopg 3.3 write it.
-_COPY_FORMATS: dict[type, Callable[[object], str]] = {
-    str: _copy_text,
-    int: str,
-    float: str,
-    bool: lambda value: "t" if value else "f",
-    datetime: str,
-    date: str,
-    type(None): lambda _: "\\N",
-}
+# The value types the row builders produce.
+_COPY_TYPES = frozenset({str, int, float, bool, datetime, date, type(None)})
 
 
 def encode_rows(columns: Sequence[str], rows: Iterable[tuple]) -> CopyData:
-    """Encode rows for ``COPY ... FROM STDIN`` in the text format.
+    """Encode rows for ``COPY ... FROM STDIN`` in the text format, as copy_rows sends them.
 
     The values are those copy_rows accepts from the row builders: str, int, float, bool,
     datetime, date and None. Encoding where the rows are parsed lets a parse worker send
     bytes instead of Python objects. Raises TypeError for a value of another type.
     """
-    formats = _COPY_FORMATS
-    lines = []
-    try:
-        for row in rows:
-            lines.append("\t".join([formats[type(value)](value) for value in row]))
-    except KeyError as exc:
-        raise TypeError(
-            f"value of type {exc.args[0].__name__} has no COPY text encoding: convert it in the"
-            " row builder or add its type to _COPY_FORMATS"
-        ) from None
-    data = "".join(line + "\n" for line in lines).encode()
-    return CopyData(columns, data, len(lines))
+    allowed = _COPY_TYPES.issuperset
+    transformer = Transformer()
+    out = bytearray()
+    count = 0
+    for row in rows:
+        if not allowed(map(type, row)):
+            unknown = next(type(value) for value in row if type(value) not in _COPY_TYPES)
+            raise TypeError(
+                f"value of type {unknown.__name__} has no COPY text encoding: convert it in the"
+                " row builder or add its type to _COPY_TYPES"
+            )
+        format_row_text(row, transformer, out)
+        count += 1
+    return CopyData(columns, bytes(out), count)
 
 
 def copy_encoded(conn: psycopg.Connection, table: str, parts: Sequence[CopyData]) -> int:
@@ -301,7 +296,7 @@ def increase_rows(increases: Iterable[CounterIncrease]) -> Iterable[tuple]:
             i.instance,
             i.metric,
             i.labels_key,
-            json.dumps(dict(i.labels), sort_keys=True),
+            labels_json(i.labels),
             i.labels_key == "",
             interval,
             i.interval_end,

@@ -72,6 +72,9 @@ _TEXT_IDENTITY = re.compile(
     r")(?![0-9A-Za-z])"
 )
 
+# An IPv4 address in dotted decimal without leading zeros, which is its compressed form.
+_IPV4_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_IPV4 = re.compile(rf"(?:{_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}")
 
 _MISSING = object()
 _SUBSCRIBER_CACHE_SIZE = 1 << 20
@@ -268,6 +271,9 @@ class Pseudonymiser:
     def ip_address(self, value: str) -> str:
         """Pseudonym of a UE IPv4 or IPv6 address; a prefix length after ``/`` is dropped."""
         text = value.strip().split("/", 1)[0]
+        if _CANONICAL_IPV4.fullmatch(text):
+            # Already the compressed form, which the ipaddress module would return.
+            return self._pseudonym(IP_PREFIX, "ip", text)
         try:
             address = ipaddress.ip_address(text)
         except ValueError as exc:

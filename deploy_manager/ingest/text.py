@@ -92,6 +92,22 @@ def invalid_utf8(data: bytes) -> str | None:
     return None
 
 
+def read_text(data: bytes) -> tuple[str, str | None, str | None]:
+    """Return ``(decode_bytes(data), encoding_error(data), invalid_utf8(data))``, decoding
+    ``data`` once where the three functions would decode it up to three times. The third is
+    None whenever the second is set."""
+    wide = _wide_encoding(data)
+    if wide is not None or b"\x00" in data:
+        return decode_bytes(data), encoding_error(data), None
+    try:
+        text = data.decode("utf-8")
+        invalid = None
+    except UnicodeDecodeError:
+        text = data.decode("utf-8", errors="replace")
+        invalid = invalid_utf8(data)
+    return text, None, invalid
+
+
 def cut(text: str | None, limit: int) -> tuple[str | None, bool, int]:
     """Return ``(text cut to limit, was_cut, original length)``."""
     if text is None:

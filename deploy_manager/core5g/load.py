@@ -18,6 +18,7 @@ any order.
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -146,8 +147,9 @@ def ingest_core5g_folder(
     matched: list[tuple[Path, str, SourceConfig]] = []
     unmatched: list[tuple[Path, str]] = []
     config_resolved = config_file.resolve()
+    config_stat = config_resolved.stat()
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.name.startswith(".") or path.resolve() == config_resolved:
+        if path.name.startswith(".") or _is_file_at(path, config_stat, config_resolved):
             continue
         relative = path.relative_to(root).as_posix()
         source = config.match(relative)
@@ -172,6 +174,15 @@ def ingest_core5g_folder(
         summary.quarantined,
     )
     return summary
+
+
+def _is_file_at(path: Path, target: os.stat_result, resolved: Path) -> bool:
+    """Return whether ``path`` resolves to ``resolved``, whose stat is ``target``; a file with
+    another inode cannot, which spares resolving every landing file."""
+    found = path.stat()
+    if (found.st_ino, found.st_dev) != (target.st_ino, target.st_dev):
+        return False
+    return path.resolve() == resolved
 
 
 def _quarantine_rejected_entries(conn: psycopg.Connection, config: Core5gSourcesConfig) -> int:

@@ -180,14 +180,24 @@ def _iter_log_lines(
     # Lines of one event often share their time, so each time text is converted once.
     readings: dict[str, tuple[datetime, datetime | None]] = {}
     head = _LINE_HEAD.match
+    origin = _ORIGIN.fullmatch
     place = clock.place
     number = 0
     for raw in lines:
         number += 1
         line = raw.rstrip("\r\n")
         match = head(line)
-        text = None if match is None else _line_text(line[match.end() :])
-        if text is None:
+        if match is not None:
+            # The text, without the `` (file:line)`` origin at its end; the line format
+            # allows no line break inside it.
+            body = line[match.end() :].rstrip()
+            if "\n" in body:
+                match = None
+            elif body.endswith(")"):
+                start = body.rfind("(")
+                if start > 0 and body[start - 1] == " " and origin(body, start + 1, len(body) - 1):
+                    body = body[: start - 1]
+        if match is None:
             if _SKIPPED_LINE.match(line):
                 stats.ignored_lines += 1
             else:
@@ -209,26 +219,8 @@ def _iter_log_lines(
                 )
                 continue
             readings[time_text] = reading
-        yield _LogLine(number, place(reading), time_text, match[7], text, line)
+        yield _LogLine(number, place(reading), time_text, match[7], body.strip(), line)
     stats.lines += number
-
-
-def _line_text(rest: str) -> str | None:
-    """Return the text of a line after its level, without the `` (file:line)`` origin at its
-    end and without surrounding white space; None when a line break precedes text, which
-    the line format does not allow."""
-    body = rest.rstrip()
-    if "\n" in body:
-        return None
-    if body.endswith(")"):
-        start = body.rfind("(")
-        if (
-            start > 0
-            and body[start - 1] == " "
-            and _ORIGIN.fullmatch(body, start + 1, len(body) - 1)
-        ):
-            body = body[: start - 1]
-    return body.strip()
 
 
 def _quarantine(number: int, reason: str, line: str, pseudonymiser: Pseudonymiser):

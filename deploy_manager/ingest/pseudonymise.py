@@ -168,6 +168,8 @@ class Pseudonymiser:
         # Busy logs repeat the same few identities on many lines, so the digests are cached.
         self._digest = lru_cache(maxsize=1 << 20)(self._digest_uncached)
         self._subscribers: dict[str, SubscriberPseudonym | None] = {}
+        self._gpsis: dict[str, str] = {}
+        self._peis: dict[str, str] = {}
 
     def __reduce__(self) -> tuple[type[Pseudonymiser], tuple[bytes]]:
         # The caches hold bound methods, which do not pickle: a copy in another process starts
@@ -246,6 +248,19 @@ class Pseudonymiser:
 
     def gpsi(self, value: str) -> str:
         """Pseudonym of a GPSI in MSISDN form (``msisdn-<digits>``, ``+<digits>`` or digits)."""
+        return self._cached(self._gpsis, value, self._gpsi_uncached)
+
+    def _cached(self, cache: dict[str, str], value: str, compute) -> str:
+        # CDRs repeat the identities of a session on each of its partial records.
+        found = cache.get(value)
+        if found is None:
+            found = compute(value)
+            if len(cache) >= _SUBSCRIBER_CACHE_SIZE:
+                cache.clear()
+            cache[value] = found
+        return found
+
+    def _gpsi_uncached(self, value: str) -> str:
         match = _GPSI.match(value.strip())
         if not match:
             raise IdentityFormatError(
@@ -256,6 +271,9 @@ class Pseudonymiser:
 
     def pei(self, value: str) -> str:
         """Pseudonym of a PEI (``imei-<15 digits>``, ``imeisv-<16 digits>`` or bare digits)."""
+        return self._cached(self._peis, value, self._pei_uncached)
+
+    def _pei_uncached(self, value: str) -> str:
         text = value.strip()
         if text.isdigit() and len(text) in (15, 16):
             text = ("imei-" if len(text) == 15 else "imeisv-") + text

@@ -203,13 +203,13 @@ def parse_chf_cdr_csv(text: str, source: SourceConfig, pseudonymiser: Pseudonymi
     for row in rows:
         location = f"line {rows.line_num}"
         parsed.records += 1
-        raw = ",".join(str(row.get(column) or "") for column in header)
         try:
             record_key = (row["chargingID"], row.get("recordSequenceNumber") or "")
             number = container_numbers.get(record_key, 0) + 1
             container = reader.csv_container(row, location, number)
             container_numbers[record_key] = number
         except (CdrFormatError, IdentityFormatError) as exc:
+            raw = ",".join(str(row.get(column) or "") for column in header)
             parsed.quarantined.append(
                 QuarantinedLine(location, str(exc), pseudonymiser.scrub_text(raw))
             )
@@ -422,11 +422,16 @@ def _integer(value: Any, name: str) -> int:
 
 
 def _integer_or_none(value: Any, name: str) -> int | None:
+    if type(value) is int:
+        return value
     return None if value is None or value == "" else _integer(value, name)
 
 
 def _optional_integer(container: dict[str, Any], name: str) -> int | None:
-    return _integer_or_none(container.get(name), name)
+    value = container.get(name)
+    if type(value) is int:
+        return value
+    return None if value is None or value == "" else _integer(value, name)
 
 
 def _hex_or_none(value: str | None, name: str) -> int | None:

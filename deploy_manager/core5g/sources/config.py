@@ -129,12 +129,16 @@ class SourceConfig:
         name = PurePosixPath(relative_path).name
         found = _NAME_SCRAPE_TIME.search(name)
         if found:
+            # YYYYMMDD: eight digits, so only one split into year, month and day.
+            day = found["date"]
             try:
-                day = datetime.strptime(found["date"], "%Y%m%d")
-                return day.replace(
-                    hour=int(found["hour"]),
-                    minute=int(found["minute"]),
-                    second=int(found["second"]),
+                return datetime(
+                    int(day[:4]),
+                    int(day[4:6]),
+                    int(day[6:]),
+                    int(found["hour"]),
+                    int(found["minute"]),
+                    int(found["second"]),
                     tzinfo=UTC,
                 )
             except ValueError:

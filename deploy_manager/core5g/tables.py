@@ -227,16 +227,12 @@ def sample_rows(scrape: Scrape, source_path: str) -> list[tuple]:
 def copy_rows(
     conn: psycopg.Connection, table: str, columns: Sequence[str], rows: Iterable[tuple]
 ) -> int:
-    """Append rows to ``raw.<table>`` with COPY and return how many were written."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier("raw", table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    count = 0
-    with conn.cursor() as cursor, cursor.copy(statement) as copy:
-        for row in rows:
-            copy.write_row(row)
-            count += 1
-    return count
+    """Append rows to ``raw.<table>`` with COPY and return how many were written.
+
+    The rows are encoded first, with the value types encode_rows accepts, and sent as one
+    block.
+    """
+    return copy_encoded(conn, table, [encode_rows(columns, rows)])
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def _wide_encoding(data: bytes) -> tuple[str, str] | None:
         if data.startswith(bom):
             return codec, name
     sample = data[:_SNIFF_BYTES]
-    if len(sample) >= 4:
+    if len(sample) >= 4 and b"\x00" in sample:
         even_nuls = sample[0::2].count(0)
         odd_nuls = sample[1::2].count(0)
         half = len(sample) // 2

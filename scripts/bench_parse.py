@@ -1,16 +1,17 @@
 """Time the 5G core parsers alone on files of a generated landing folder, without PostgreSQL.
 
-For each kind of file (Open5GS AMF and SMF logs, CHF CDRs in JSON Lines and CSV, Prometheus
-scrapes) it parses the same few files of the landing folder with ``parse_landing_file``, as a
-parse worker does (decoding, parsing, pseudonymising and encoding the COPY rows), and prints
-the least CPU time of ``--repeat`` rounds. Run it once with this checkout and once with
-``PYTHONPATH`` set to an exported copy of another revision's ``deploy_manager`` to compare the
-two on one machine state.
+Each kind of file is timed apart: Open5GS AMF and SMF logs, CHF CDRs in JSON Lines and CSV,
+and Prometheus scrapes. The script parses the same few files of each kind with
+``parse_landing_file``, as a parse worker does (decoding, parsing, pseudonymising and encoding
+the COPY rows). It prints the least CPU time of ``--repeat`` rounds. Run it once with this
+checkout and once with ``PYTHONPATH`` set to an exported copy of another revision's
+``deploy_manager`` to compare the two on one machine state.
 
-Usage (after ``scripts/bench_ingest.py --workdir W`` has generated ``W/landing``, or with the
-folder ``generate_core5g_landing`` writes)::
+Usage, on a folder the 5G core generator writes::
 
-    .venv/bin/python scripts/bench_parse.py LANDING/core5g --sites 3
+    .venv/bin/python -m deploy_manager.core5g.sources.generator data/parse-landing \
+        --sites 3 --days 1 --registrations 1000 --ues 250
+    .venv/bin/python scripts/bench_parse.py data/parse-landing --sites 3
 """
 
 from __future__ import annotations

@@ -177,8 +177,8 @@ def ingest_core5g_folder(
 
 
 def _is_file_at(path: Path, target: os.stat_result, resolved: Path) -> bool:
-    """Return whether ``path`` resolves to ``resolved``, whose stat is ``target``; a file with
-    another inode cannot, which spares resolving every landing file."""
+    """Return whether ``path`` resolves to ``resolved``, whose stat is ``target``. A file with
+    another inode cannot, so most landing files are not resolved."""
     found = path.stat()
     if (found.st_ino, found.st_dev) != (target.st_ino, target.st_dev):
         return False

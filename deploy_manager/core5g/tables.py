@@ -195,8 +195,8 @@ def record_rows(records: Iterable, columns: Sequence[str], source_path: str) -> 
 
 @lru_cache(maxsize=65_536)
 def labels_json(labels: tuple[tuple[str, str], ...]) -> str:
-    """JSON object of a label set, keys sorted; the few label sets of a scrape repeat in
-    every scrape, so the text is cached."""
+    """Return the JSON object of a label set with sorted keys. The few label sets of an
+    instance repeat in every scrape, so the text is cached."""
     return json.dumps(dict(labels), sort_keys=True)
 
 
@@ -249,7 +249,7 @@ _COPY_TYPES = frozenset({str, int, float, bool, datetime, date, type(None)})
 
 
 def encode_rows(columns: Sequence[str], rows: Iterable[tuple]) -> CopyData:
-    """Encode rows for ``COPY ... FROM STDIN`` in the text format, as copy_rows sends them.
+    """Encode rows for ``COPY ... FROM STDIN`` in the text format, as Copy.write_row does.
 
     The values are those copy_rows accepts from the row builders: str, int, float, bool,
     datetime, date and None. Encoding where the rows are parsed lets a parse worker send

@@ -195,8 +195,8 @@ _WILDCARDS = re.compile(r"[*?\[]")
 
 
 class _SourceMatcher:
-    """Finds the first source entry whose pattern matches a path, as SourceConfig.matches
-    would in entry order, without testing every entry.
+    """Lookup of the first source entry whose pattern matches a path, in entry order as
+    SourceConfig.matches would find it, without testing every entry.
 
     An entry whose pattern has ``/`` and a first path segment free of wildcards can only
     match paths with that first segment, so entries are grouped by it. The other entries

@@ -60,8 +60,8 @@ from deploy_manager.ingest.pseudonymise import (
 )
 
 # A line is ``MM/DD HH:MM:SS.mmm: [module] LEVEL: text``, optionally followed by
-# `` (file:line)`` and white space. _LINE_HEAD matches up to the text; _iter_log_lines cuts
-# the origin off the end.
+# `` (file:line)`` and white space. _LINE_HEAD matches up to the text, and _iter_log_lines
+# cuts the origin off the end.
 _LINE_HEAD = re.compile(r"(\d{2})/(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}): \[[^\]]*\] ([A-Z]+): ")
 # Length of ``MM/DD HH:MM:SS.mmm``, the line time.
 _TIME_CHARS = 18
@@ -139,8 +139,11 @@ class Open5gsClock:
         self, month: int, day: int, hour: int, minute: int, second: int, micros: int
     ) -> tuple[datetime, datetime | None]:
         """Return the first UTC reading of a line time, and the local time when the zone may
-        read it twice; raises ValueError for an impossible time. It does not depend on the
-        lines before, so the same line time can reuse it."""
+        read it twice (None in UTC).
+
+        Raises ValueError for an impossible time. The reading does not depend on the lines
+        before, so lines with the same time text can share it.
+        """
         year = self.year_of(month, day)
         if self._is_utc:
             return datetime(year, month, day, hour, minute, second, micros, tzinfo=UTC), None
@@ -188,7 +191,7 @@ def _iter_log_lines(
         line = raw.rstrip("\r\n")
         match = head(line)
         if match is not None:
-            # The text, without the `` (file:line)`` origin at its end; the line format
+            # The text, without the `` (file:line)`` origin at its end. The line format
             # allows no line break inside it.
             body = line[match.end() :].rstrip()
             if "\n" in body:

@@ -39,6 +39,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
+from deploy_manager.instance_storage import batched_check_results
 from deploy_manager.partitions import date_site_partitions, validate_site_id
 
 
@@ -160,19 +161,20 @@ def build_partition_check(
             len(failed),
             f" ({', '.join(failed[:10])}{', ...' if len(failed) > 10 else ''})" if failed else "",
         )
-        for partition in scope.keys:
-            outcome = outcomes[partition]
-            yield AssetCheckEvaluation(
-                asset_key=key,
-                check_name=name,
-                passed=outcome.passed,
-                metadata=dict(outcome.metadata),
-                target_materialization_data=targets.get(partition),
-                severity=severity.level,
-                description=outcome.description,
-                blocking=severity.blocking,
-                partition=partition,
-            )
+        with batched_check_results(context.instance):
+            for partition in scope.keys:
+                outcome = outcomes[partition]
+                yield AssetCheckEvaluation(
+                    asset_key=key,
+                    check_name=name,
+                    passed=outcome.passed,
+                    metadata=dict(outcome.metadata),
+                    target_materialization_data=targets.get(partition),
+                    severity=severity.level,
+                    description=outcome.description,
+                    blocking=severity.blocking,
+                    partition=partition,
+                )
         yield Output(None)
 
     return _check

@@ -47,7 +47,7 @@ POOL_RECYCLE_S = 3600
 POOL_MAX_OVERFLOW = 20
 # 0 disables PostgreSQL's statement timeout.
 NO_STATEMENT_TIMEOUT = 0
-# Check results held before a batch is written: 1,000 results of about 2 KB each per statement.
+# Check results a batch holds before it writes them.
 CHECK_RESULT_BATCH_SIZE = 1000
 
 
@@ -56,7 +56,7 @@ _CHECK_EXECUTION_KEY = ("asset_key", "check_name", "run_id", "partition")
 
 
 def _is_partition_check_result(event: EventLogEntry) -> bool:
-    """Whether ``event`` is a check result of a run for one partition."""
+    """Return whether ``event`` is a check result of a run for one partition."""
     dagster_event = event.dagster_event
     return (
         dagster_event is not None
@@ -72,40 +72,40 @@ class UpsertCheckEventLogStorage(PostgresEventLogStorage):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        # The results held by the open batched_check_results block of each thread.
-        self._held = threading.local()
+        # The pending results of the open batched_check_results block of each thread.
+        self._pending = threading.local()
 
     @contextmanager
     def batched_check_results(self) -> Iterator[None]:
         """Hold the per-partition check results that this thread stores in the block, and write
         them when the block ends, also on an error, or every CHECK_RESULT_BATCH_SIZE results.
 
-        Any other event stored in the block first writes the held results, so storage ids
-        keep the order in which the events were stored. Readers see a held result only once
+        Any other event stored in the block first writes the pending results, so storage ids
+        keep the order in which the events were stored. Readers see a pending result only once
         it is written.
         """
-        if getattr(self._held, "events", None) is not None:
+        if getattr(self._pending, "events", None) is not None:
             yield
             return
-        self._held.events = []
+        self._pending.events = []
         try:
             yield
         finally:
-            events, self._held.events = self._held.events, None
+            events, self._pending.events = self._pending.events, None
             self._store_check_results(events)
 
     def store_event(self, event: EventLogEntry) -> None:
-        held: list[EventLogEntry] | None = getattr(self._held, "events", None)
-        if held is None:
+        pending: list[EventLogEntry] | None = getattr(self._pending, "events", None)
+        if pending is None:
             super().store_event(event)
         elif _is_partition_check_result(event):
-            held.append(event)
-            if len(held) >= CHECK_RESULT_BATCH_SIZE:
-                self._store_check_results(held)
-                held.clear()
+            pending.append(event)
+            if len(pending) >= CHECK_RESULT_BATCH_SIZE:
+                self._store_check_results(pending)
+                pending.clear()
         else:
-            self._store_check_results(held)
-            held.clear()
+            self._store_check_results(pending)
+            pending.clear()
             super().store_event(event)
 
     def _store_check_results(self, events: Sequence[EventLogEntry]) -> None:
@@ -189,7 +189,7 @@ class UpsertCheckEventLogStorage(PostgresEventLogStorage):
 
 def batched_check_results(instance: DagsterInstance) -> AbstractContextManager[None]:
     """Batch the per-partition check results stored in the block when the instance's event
-    log is an UpsertCheckEventLogStorage; otherwise store them one by one, as Dagster does."""
+    log is an UpsertCheckEventLogStorage. Other event logs store them one by one."""
     storage = instance.event_log_storage
     if isinstance(storage, UpsertCheckEventLogStorage):
         return storage.batched_check_results()

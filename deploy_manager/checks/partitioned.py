@@ -4,7 +4,8 @@ Each check yields one ``AssetCheckEvaluation`` per partition key of its run, the
 output, so Dagster records a result per (date, site) also in a run over a range of keys,
 which is how every backfill here runs. A failed ERROR-severity evaluation of a blocking check
 fails the check's step, so the assets downstream of the checked asset are not materialized
-in that run.
+in that run. The platform's instance storage writes the results of one step in a batch
+(``batched_check_results`` in deploy_manager.instance_storage).
 
 The checks are declared without a partitions definition and read the run's keys from its
 partition tags. Declared with one, Dagster 1.13.27 writes one planned row per check and

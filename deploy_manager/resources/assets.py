@@ -92,8 +92,8 @@ def write_mart_partitions(
     ``overwrite_partitions`` and the seconds since ``started``, a ``time.monotonic()`` value.
     """
     try:
-        ensure_table(spark, table, columns)
-        written = overwrite_partitions(spark, frame, table, dates, sites)
+        mart = ensure_table(spark, table, columns)
+        written = overwrite_partitions(spark, frame, mart, dates, sites)
     finally:
         for read in cached:
             read.unpersist()

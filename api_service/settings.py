@@ -9,8 +9,8 @@
 - ``DM_API_RATE_BURST``: requests a key may send at once above the steady rate (default 100).
 - ``DM_API_CORS_ORIGINS``: comma-separated origins allowed by CORS, ``*`` for any (default
   none, which turns CORS off).
-- ``DM_API_CHECK_SECONDS``: longest time between two looks at a table's folders for new files,
-  so the longest time a new materialization stays unseen (default 1.0).
+- ``DM_API_CHECK_SECONDS``: seconds between two looks of the watcher at the tables' folders
+  for new files; 0 makes every request look first instead (default 1.0).
 - ``DM_API_CACHE_ENTRIES``: query results kept in memory, least recently used dropped first
   (default 4096).
 - ``DM_API_HOST`` and ``DM_API_PORT``: address that ``deploy-manager serve-api`` listens on

@@ -175,17 +175,24 @@ def measure(landing: Path, events: int, repeat: int, database_prefix: str) -> di
     }
 
 
-def measure_baseline(landing: Path, events: int, args: argparse.Namespace, workdir: Path) -> dict:
-    """Export the package at ``--baseline-ref`` and measure it in a child process."""
+def export_package(ref: str, workdir: Path) -> Path:
+    """Export the ``deploy_manager`` package at git revision ``ref`` into
+    ``workdir/baseline-src`` and return that folder, to put first on a child's PYTHONPATH."""
     source = workdir / "baseline-src"
     shutil.rmtree(source, ignore_errors=True)
     source.mkdir(parents=True)
     archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", args.baseline_ref, "deploy_manager"],
+        ["git", "-C", str(REPO), "archive", ref, "deploy_manager"],
         capture_output=True,
         check=True,
     )
     subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    return source
+
+
+def measure_baseline(landing: Path, events: int, args: argparse.Namespace, workdir: Path) -> dict:
+    """Export the package at ``--baseline-ref`` and measure it in a child process."""
+    source = export_package(args.baseline_ref, workdir)
     out = workdir / "baseline.json"
     command = [
         sys.executable,

@@ -21,13 +21,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from bench_ingest import export_package
+
 SERVER_URL = os.environ.get("DM_BENCH_POSTGRES_SERVER", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -143,15 +143,7 @@ def main() -> int:
         return 0
 
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="compare-ingest-"))).resolve()
-    source = workdir / "baseline-src"
-    shutil.rmtree(source, ignore_errors=True)
-    source.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", args.baseline_ref, "deploy_manager"],
-        capture_output=True,
-        check=True,
-    )
-    subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
+    source = export_package(args.baseline_ref, workdir)
     prefix = f"{SERVER_URL}/{args.database_prefix}_{os.getpid()}"
     _run_version(None, landing, f"{prefix}_current", workdir / "current", args.keep)
     _run_version(source, landing, f"{prefix}_baseline", workdir / "baseline", args.keep)

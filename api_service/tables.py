@@ -6,9 +6,9 @@ Arrow table per date. The marts are aggregates (tens of rows per site and day), 
 few megabytes per table for hundreds of sites.
 
 Change detection lists the table's folder and stats each date folder. In a served API a
-watcher task does it every ``check_seconds`` for every table read so far, in a worker thread,
-so no request waits for a look or for the read of new files: a request gets the snapshot that
-was current when it arrived. Without the watcher, or with ``check_seconds`` 0, a request looks
+watcher task does it every ``check_seconds`` for every table read so far, in a worker thread.
+So no request waits for a look or for the read of new files, and a request gets the snapshot
+that was current when it arrived. Without the watcher, or with ``check_seconds`` 0, a request looks
 first when its table is due. Spark's dynamic partition overwrite replaces a partition by
 renaming folders inside the date folder, which changes the date folder's mtime. Only the
 date folders whose mtime changed are listed again, and only the (date, site) partitions whose

@@ -47,7 +47,7 @@ POOL_RECYCLE_S = 3600
 POOL_MAX_OVERFLOW = 20
 # 0 disables PostgreSQL's statement timeout.
 NO_STATEMENT_TIMEOUT = 0
-# Check results a batch holds before it writes them.
+# Maximum check results kept back in a batch before they are written.
 CHECK_RESULT_BATCH_SIZE = 1000
 
 

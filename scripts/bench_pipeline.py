@@ -133,9 +133,9 @@ def run_product(first: date, last: date) -> dict:
 
 
 def run_baseline_spark(first: date, last: date, with_registrations: bool) -> float:
-    """The straightforward Spark job: one JDBC query per raw table for the whole range, the
-    same NetOps marts (and registration marts when there are registrations), insertInto date x
-    site tables, KPIs read back."""
+    """Run the straightforward Spark job and return its seconds: one JDBC query per raw table
+    for the whole range, the same NetOps marts (and registration marts when there are
+    registrations), insertInto date x site tables, KPIs read back."""
     from pyspark.sql import SparkSession
     from pyspark.sql import functions as F
 

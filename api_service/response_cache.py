@@ -4,8 +4,10 @@ The query results are cached already (``TableStore.cached``), but each request w
 pay for parameter parsing, dependency injection and JSON encoding. This middleware keys the
 encoded 200 responses on the path and the raw query string. It sends a kept response again
 while every table the response was computed from has the same version and is not due for a
-check. A response counts as cacheable only when the request read its tables through
-``KpiService.run`` or ``KpiService.require_site``, which record them in ``TABLES_READ``.
+check. A response that shows when the tables were last checked (health) also expires at the
+next check. A response counts as cacheable only when the request read its tables through
+``KpiService.run``, ``KpiService.require_site`` or ``KpiService.health``, which record them in
+``TABLES_READ``.
 
 The middleware sits behind the API key check and the rate limit, so it only serves requests
 that are allowed, and in front of the router. A kept response carries the route template of
@@ -23,17 +25,27 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_service.tables import WarehouseTable
 
-# The tables (and the versions) that the request being served read, or None outside of it.
-TABLES_READ: contextvars.ContextVar[list[tuple[WarehouseTable, int]] | None] = (
+# The tables that the request being served read, with their versions and, for a response that
+# shows the time of the last check, their check counts. None outside of a request.
+TABLES_READ: contextvars.ContextVar[list[tuple[WarehouseTable, int, int | None]] | None] = (
     contextvars.ContextVar("tables_read", default=None)
 )
 
 
-def record_tables_read(tables: list[tuple[WarehouseTable, int]]) -> None:
-    """Note the tables a response is computed from, when a response cache is listening."""
+def record_tables_read(
+    tables: list[tuple[WarehouseTable, int]], *, shows_check_time: bool = False
+) -> None:
+    """Note the tables a response is computed from, when a response cache is listening.
+
+    With ``shows_check_time`` the response stays current only until the next check of any of
+    the tables' folders, whether they changed or not.
+    """
     listening = TABLES_READ.get()
     if listening is not None:
-        listening.extend(tables)
+        listening.extend(
+            (table, version, table.check_count if shows_check_time else None)
+            for table, version in tables
+        )
 
 
 ORIGIN_HEADER = b"origin"
@@ -50,8 +62,10 @@ class _Entry:
 
     def is_current(self) -> bool:
         return all(
-            not table.needs_check() and table.snapshot.version == version
-            for table, version in self.tables
+            not table.needs_check()
+            and table.snapshot.version == version
+            and (count is None or table.check_count == count)
+            for table, version, count in self.tables
         )
 
 
@@ -91,7 +105,7 @@ class ResponseCacheMiddleware:
             messages.append(message)
             await send(message)
 
-        read: list[tuple[WarehouseTable, int]] = []
+        read: list[tuple[WarehouseTable, int, int | None]] = []
         token = TABLES_READ.set(read)
         try:
             await self.app(scope, receive, keep)

@@ -71,9 +71,13 @@ class KpiService:
         """Return the state of every table: a table not materialized yet is listed as such.
 
         ``checked_at`` is the last look at the tables' folders, which a watcher repeats every
-        few seconds, so the response is not kept by the response cache.
+        few seconds, so the response cache keeps the response only until the next check.
         """
         snapshots = await self.store.snapshots(ALL_TABLES)
+        # Recorded before checked_at is read, so a check in between only expires the response.
+        record_tables_read(
+            [(self.store.table(n), s.version) for n, s in snapshots.items()], shows_check_time=True
+        )
         tables = await self.store.cached(("health",), snapshots, _table_health)
         checked = [self.store.table(name).checked_at_utc for name in ALL_TABLES]
         return HealthResponse(

@@ -166,6 +166,8 @@ class WarehouseTable:
         self.snapshot = TableSnapshot(name)
         self.checked_at = float("-inf")
         self.checked_at_utc: datetime | None = None
+        # The number of checks of the folders so far, whether they changed or not.
+        self.check_count = 0
         # Set while a watcher looks at the folders, so requests need not.
         self.watched = False
         self._lock = threading.Lock()
@@ -205,6 +207,7 @@ class WarehouseTable:
                 changed = 0
             self.checked_at = time.monotonic()
             self.checked_at_utc = datetime.now(UTC)
+            self.check_count += 1
             if changed:
                 self.snapshot = self._build_snapshot()
                 # The ORC reader's buffers are freed but kept by the allocator otherwise.

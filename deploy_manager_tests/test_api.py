@@ -1100,6 +1100,27 @@ def test_cached_responses_counted_and_logged(tmp_path):
         assert datetime.fromisoformat(line["time"]).tzinfo is not None
 
 
+def test_health_cached_until_next_check(tmp_path):
+    app = create_app(api_settings(tmp_path, check_seconds=1.0))
+    with TestClient(app) as client:
+        store = app.state.service.store
+        first = client.get("/api/health").json()
+        lookups = store.hits + store.misses
+        table = store.table(SITE_HEALTH)
+        checks = table.check_count
+        again = client.get("/api/health").json()
+        if table.check_count == checks:
+            assert again == first
+            assert store.hits + store.misses == lookups
+        deadline = time.monotonic() + 10
+        while table.check_count == checks and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert table.check_count > checks
+        later = client.get("/api/health").json()
+        assert later["checked_at"] > first["checked_at"]
+        assert store.hits + store.misses > lookups
+
+
 def test_cors_response_not_cached_across_origins(tmp_path):
     allowed = "https://dashboards.example.net"
     settings = api_settings(tmp_path, cors_origins=(allowed,), check_seconds=60.0)

@@ -7,8 +7,9 @@ Steps, each timed:
    ``--chunk-days`` dates. With ``--marts-from``, the device and 5G core marts get the
    partitions of another pipeline run's warehouse, copied to every (date, site) of the build.
    Skipped when ``--work`` already contains a build of the same size.
-2. Serve the API with uvicorn on 127.0.0.1 (one worker, JSON access log to a file), and a
-   trivial Litestar endpoint with the same server options as the ceiling.
+2. Serve the API with uvicorn on 127.0.0.1 (one worker, JSON access log to a file), a
+   trivial Litestar endpoint with the same server options as the ceiling, and the same
+   response from a bare ASGI app, the ceiling of uvicorn alone.
 3. Run wrk (2 threads, ``--connections`` connections, ``--duration`` seconds) against each
    read endpoint and the ceiling, ``--runs`` times interleaved, with a warm cache. The
    reported figures are the medians over the runs.
@@ -45,6 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
 API_PORT = 8765
 CEILING_PORT = 8766
+SERVER_CEILING_PORT = 8767
 DATABASE = "dm_bench_api"
 
 # {site} is the middle site of the build.
@@ -106,6 +108,18 @@ def ping() -> dict[str, bool]:
 
 
 app = Litestar([ping])
+"""
+
+# The same response from a bare ASGI callable: what uvicorn itself serves without a framework.
+SERVER_CEILING_APP = """
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", b"11")]
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": b'{"ok":true}'})
 """
 
 
@@ -482,25 +496,34 @@ def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -
     }
     scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
     (scratch / "ceiling_app.py").write_text(CEILING_APP)
+    (scratch / "server_ceiling_app.py").write_text(SERVER_CEILING_APP)
     wrk_script = scratch / "report.lua"
     wrk_script.write_text(WRK_SCRIPT)
     api = f"http://{HOST}:{API_PORT}"
     ceiling = f"http://{HOST}:{CEILING_PORT}"
+    server_ceiling = f"http://{HOST}:{SERVER_CEILING_PORT}"
 
     started = time.monotonic()
     api_server = start_server("api_service.app:create_app", API_PORT, env, work / "api.log", REPO)
     ceiling_server = start_server(
         "ceiling_app:app", CEILING_PORT, env, work / "ceiling.log", scratch
     )
+    server_ceiling_server = start_server(
+        "server_ceiling_app:app", SERVER_CEILING_PORT, env, work / "server_ceiling.log", scratch
+    )
     try:
         # The first read of every table takes minutes for tens of thousands of files.
         wait_for(api + "/api/health", 1800)
         startup_s = round(time.monotonic() - started, 1)
         wait_for(ceiling + "/ping", 60)
+        wait_for(server_ceiling + "/ping", 60)
         log(
             f"API ready in {startup_s} s (tables read at startup), RSS {memory_kib(api_server.pid)}"
         )
-        targets = {"trivial Litestar endpoint (ceiling)": ceiling + "/ping"}
+        targets = {
+            "bare ASGI app (uvicorn ceiling)": server_ceiling + "/ping",
+            "trivial Litestar endpoint (ceiling)": ceiling + "/ping",
+        }
         site = sites[len(sites) // 2]
         targets |= {path: api + path.format(site=site) for path in ENDPOINTS}
         for url in targets.values():
@@ -544,7 +567,7 @@ def measure(args: argparse.Namespace, sites: list[str], new_dates: list[date]) -
             else None,
         }
     finally:
-        for server in (api_server, ceiling_server):
+        for server in (api_server, ceiling_server, server_ceiling_server):
             server.terminate()
             server.wait(timeout=30)
         shutil.rmtree(scratch)

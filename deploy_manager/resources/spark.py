@@ -37,6 +37,10 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.hadoop.hive.stats.autogather": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": str(settings.spark_shuffle_partitions),
+        # A read of more partition folders than this lists them in a Spark job, one task per
+        # folder, which suits remote stores. The warehouse is a local folder: in a daily run at
+        # 100 sites, four such jobs took 2.0 s and the driver's own listing takes about 1 s.
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data_dir}",

@@ -86,6 +86,17 @@ def test_backfill_is_one_run_with_one_spark_session(platform_world):
     assert set(step_keys) >= ASSET_STEPS
 
 
+def test_backfill_reads_registrations_once(platform_world):
+    logs = platform_world.instance.all_logs(platform_world.backfill_result.run_id)
+    messages = [
+        record.user_message
+        for record in logs
+        if "rows of raw.amf_registration_attempts" in record.user_message
+    ]
+    assert len([m for m in messages if m.startswith("read ")]) == 1
+    assert len([m for m in messages if m.startswith("reused ")]) == 2
+
+
 def test_backfill_equals_each_partition_alone(platform_world):
     before = _snapshot(platform_world)
     job = platform_world.defs.resolve_job_def("materialize_partitions")

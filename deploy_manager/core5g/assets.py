@@ -3,7 +3,7 @@
 import time
 from datetime import date, timedelta
 
-from dagster import AssetExecutionContext, BackfillPolicy, MaterializeResult, asset
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, MaterializeResult, asset
 from dagster_pyspark import PySparkResource
 from pyspark.sql import DataFrame, SparkSession
 
@@ -16,6 +16,7 @@ from deploy_manager.resources.assets import (
     write_mart_partitions,
 )
 from deploy_manager.resources.database import PlatformSettings
+from deploy_manager.resources.raw_reads import SharedRawReads
 from deploy_manager.resources.warehouse import read_raw_rectangle
 
 RAW_TABLES = {
@@ -115,6 +116,24 @@ SAMPLE_COLUMNS = [
 ]
 
 
+REGISTRATION_KPIS_KEY = AssetKey(["core5g", "registration_kpis"])
+REGISTRATION_FAILURES_KEY = AssetKey(["core5g", "registration_failures"])
+SESSION_KPIS_KEY = AssetKey(["core5g", "session_kpis"])
+NF_HEALTH_KEY = AssetKey(["core5g", "nf_health"])
+
+# The marts that read a raw table with the same columns share one cached read per run.
+RAW_READS = SharedRawReads(
+    {
+        "amf_registration_attempts": (
+            REGISTRATION_KPIS_KEY,
+            REGISTRATION_FAILURES_KEY,
+            NF_HEALTH_KEY,
+        ),
+        "nf_counter_increases": (SESSION_KPIS_KEY, NF_HEALTH_KEY),
+    }
+)
+
+
 def _read(
     context: AssetExecutionContext,
     spark: SparkSession,
@@ -124,22 +143,35 @@ def _read(
     dates: list[date],
     sites: list[str],
 ) -> DataFrame:
-    """Read raw.<table> for the rectangle dates x sites and log the rows read."""
-    frame = read_raw_rectangle(
-        spark, platform.jdbc_url, table, columns, dates, sites, date_column="event_date"
-    ).cache()
-    context.log.info(
-        "read %d rows of raw.%s for %d dates x %d sites",
-        frame.count(),
+    """Read raw.<table> for the rectangle dates x sites, cached and shared with the other
+    steps of the run that read the same rows (``RAW_READS``), and log the rows read."""
+    return RAW_READS.read(
+        context,
         table,
-        len(dates),
-        len(sites),
+        columns,
+        dates,
+        sites,
+        lambda: read_raw_rectangle(
+            spark, platform.jdbc_url, table, columns, dates, sites, date_column="event_date"
+        ),
     )
-    return frame
+
+
+def _read_registrations(
+    context: AssetExecutionContext,
+    spark: SparkSession,
+    platform: PlatformSettings,
+    dates: list[date],
+    sites: list[str],
+) -> DataFrame:
+    """Read the AMF registration attempts of the rectangle, which three marts share."""
+    return _read(
+        context, spark, platform, "amf_registration_attempts", REGISTRATION_COLUMNS, dates, sites
+    )
 
 
 @asset(
-    key=["core5g", "registration_kpis"],
+    key=REGISTRATION_KPIS_KEY,
     group_name="core5g",
     deps=[raw_table_key("amf_registration_attempts")],
     partitions_def=date_site_partitions,
@@ -155,28 +187,26 @@ def registration_kpis(
     without response, success rate, mean, p95 and p99 latency and a status, from the AMF
     logs."""
     started = time.monotonic()
-    spark = pyspark.spark_session
-    dates, sites = split_partition_keys(context.partition_keys)
-    attempts = _read(
-        context, spark, platform, "amf_registration_attempts", REGISTRATION_COLUMNS, dates, sites
-    )
-    frame = marts.registration_kpis(
-        attempts, core5g.reg_healthy_rate, core5g.reg_critical_rate, core5g.reg_max_p95_ms
-    )
-    return write_mart_partitions(
-        spark,
-        frame,
-        marts.REGISTRATION_KPIS_TABLE,
-        marts.REGISTRATION_KPIS_COLUMNS,
-        dates,
-        sites,
-        started,
-        cached=[attempts],
-    )
+    with RAW_READS.step(context):
+        spark = pyspark.spark_session
+        dates, sites = split_partition_keys(context.partition_keys)
+        attempts = _read_registrations(context, spark, platform, dates, sites)
+        frame = marts.registration_kpis(
+            attempts, core5g.reg_healthy_rate, core5g.reg_critical_rate, core5g.reg_max_p95_ms
+        )
+        return write_mart_partitions(
+            spark,
+            frame,
+            marts.REGISTRATION_KPIS_TABLE,
+            marts.REGISTRATION_KPIS_COLUMNS,
+            dates,
+            sites,
+            started,
+        )
 
 
 @asset(
-    key=["core5g", "registration_failures"],
+    key=REGISTRATION_FAILURES_KEY,
     group_name="core5g",
     deps=[raw_table_key("amf_registration_attempts")],
     partitions_def=date_site_partitions,
@@ -188,25 +218,23 @@ def registration_failures(
     """Rejected and unanswered registrations per (date, site, AMF instance, outcome, 5GMM
     cause): attempts, distinct UEs, first and last time, from the AMF logs."""
     started = time.monotonic()
-    spark = pyspark.spark_session
-    dates, sites = split_partition_keys(context.partition_keys)
-    attempts = _read(
-        context, spark, platform, "amf_registration_attempts", REGISTRATION_COLUMNS, dates, sites
-    )
-    return write_mart_partitions(
-        spark,
-        marts.registration_failures(attempts),
-        marts.REGISTRATION_FAILURES_TABLE,
-        marts.REGISTRATION_FAILURES_COLUMNS,
-        dates,
-        sites,
-        started,
-        cached=[attempts],
-    )
+    with RAW_READS.step(context):
+        spark = pyspark.spark_session
+        dates, sites = split_partition_keys(context.partition_keys)
+        attempts = _read_registrations(context, spark, platform, dates, sites)
+        return write_mart_partitions(
+            spark,
+            marts.registration_failures(attempts),
+            marts.REGISTRATION_FAILURES_TABLE,
+            marts.REGISTRATION_FAILURES_COLUMNS,
+            dates,
+            sites,
+            started,
+        )
 
 
 @asset(
-    key=["core5g", "session_kpis"],
+    key=SESSION_KPIS_KEY,
     group_name="core5g",
     deps=[raw_table_key("pdu_session_attempts"), raw_table_key("nf_counter_increases")],
     partitions_def=date_site_partitions,
@@ -218,24 +246,24 @@ def session_kpis(
     """PDU session setups per (date, site, SMF instance): attempts, successes, setup success
     rate, failures by 5GSM cause and latency from the SMF logs, beside the SMF counters."""
     started = time.monotonic()
-    spark = pyspark.spark_session
-    dates, sites = split_partition_keys(context.partition_keys)
-    sessions = _read(
-        context, spark, platform, "pdu_session_attempts", SESSION_COLUMNS, dates, sites
-    )
-    increases = _read(
-        context, spark, platform, "nf_counter_increases", INCREASE_COLUMNS, dates, sites
-    )
-    return write_mart_partitions(
-        spark,
-        marts.session_kpis(sessions, increases),
-        marts.SESSION_KPIS_TABLE,
-        marts.SESSION_KPIS_COLUMNS,
-        dates,
-        sites,
-        started,
-        cached=[sessions, increases],
-    )
+    with RAW_READS.step(context):
+        spark = pyspark.spark_session
+        dates, sites = split_partition_keys(context.partition_keys)
+        sessions = _read(
+            context, spark, platform, "pdu_session_attempts", SESSION_COLUMNS, dates, sites
+        )
+        increases = _read(
+            context, spark, platform, "nf_counter_increases", INCREASE_COLUMNS, dates, sites
+        )
+        return write_mart_partitions(
+            spark,
+            marts.session_kpis(sessions, increases),
+            marts.SESSION_KPIS_TABLE,
+            marts.SESSION_KPIS_COLUMNS,
+            dates,
+            sites,
+            started,
+        )
 
 
 @asset(
@@ -251,23 +279,23 @@ def cell_throughput(
     """Traffic per (date, site, NR cell, TAC): uplink and downlink octets, throughput and
     sessions, from the CHF-CDR used-unit containers after duplicates are dropped."""
     started = time.monotonic()
-    spark = pyspark.spark_session
-    dates, sites = split_partition_keys(context.partition_keys)
-    cdrs = _read(context, spark, platform, "chf_cdrs", CDR_COLUMNS, dates, sites)
-    return write_mart_partitions(
-        spark,
-        marts.cell_throughput(cdrs),
-        marts.CELL_THROUGHPUT_TABLE,
-        marts.CELL_THROUGHPUT_COLUMNS,
-        dates,
-        sites,
-        started,
-        cached=[cdrs],
-    )
+    with RAW_READS.step(context):
+        spark = pyspark.spark_session
+        dates, sites = split_partition_keys(context.partition_keys)
+        cdrs = _read(context, spark, platform, "chf_cdrs", CDR_COLUMNS, dates, sites)
+        return write_mart_partitions(
+            spark,
+            marts.cell_throughput(cdrs),
+            marts.CELL_THROUGHPUT_TABLE,
+            marts.CELL_THROUGHPUT_COLUMNS,
+            dates,
+            sites,
+            started,
+        )
 
 
 @asset(
-    key=["core5g", "nf_health"],
+    key=NF_HEALTH_KEY,
     group_name="core5g",
     deps=[
         raw_table_key("nf_scrapes"),
@@ -288,33 +316,31 @@ def nf_health(
     samples and registration counters, from the Prometheus scrapes, beside the AMF's logged
     registration attempts."""
     started = time.monotonic()
-    spark = pyspark.spark_session
-    dates, sites = split_partition_keys(context.partition_keys)
-    # A restart is found between two consecutive scrapes and dated by the interval's midpoint,
-    # so scrapes are also read for the day before and after each date. The mart keeps only
-    # the requested dates.
-    around = sorted({day + timedelta(days=offset) for day in dates for offset in (-1, 0, 1)})
-    scrapes = _read(context, spark, platform, "nf_scrapes", SCRAPE_COLUMNS, around, sites)
-    increases = _read(
-        context, spark, platform, "nf_counter_increases", INCREASE_COLUMNS, dates, sites
-    )
-    samples = _read(context, spark, platform, "nf_metric_samples", SAMPLE_COLUMNS, dates, sites)
-    attempts = _read(
-        context, spark, platform, "amf_registration_attempts", REGISTRATION_COLUMNS, dates, sites
-    )
-    frame = marts.nf_health(
-        scrapes, samples, increases, attempts, dates, core5g.expected_scrapes_per_day
-    )
-    return write_mart_partitions(
-        spark,
-        frame,
-        marts.NF_HEALTH_TABLE,
-        marts.NF_HEALTH_COLUMNS,
-        dates,
-        sites,
-        started,
-        cached=[scrapes, increases, samples, attempts],
-    )
+    with RAW_READS.step(context):
+        spark = pyspark.spark_session
+        dates, sites = split_partition_keys(context.partition_keys)
+        # A restart is found between two consecutive scrapes and dated by the interval's midpoint,
+        # so scrapes are also read for the day before and after each date. The mart keeps only
+        # the requested dates.
+        around = sorted({day + timedelta(days=offset) for day in dates for offset in (-1, 0, 1)})
+        scrapes = _read(context, spark, platform, "nf_scrapes", SCRAPE_COLUMNS, around, sites)
+        increases = _read(
+            context, spark, platform, "nf_counter_increases", INCREASE_COLUMNS, dates, sites
+        )
+        samples = _read(context, spark, platform, "nf_metric_samples", SAMPLE_COLUMNS, dates, sites)
+        attempts = _read_registrations(context, spark, platform, dates, sites)
+        frame = marts.nf_health(
+            scrapes, samples, increases, attempts, dates, core5g.expected_scrapes_per_day
+        )
+        return write_mart_partitions(
+            spark,
+            frame,
+            marts.NF_HEALTH_TABLE,
+            marts.NF_HEALTH_COLUMNS,
+            dates,
+            sites,
+            started,
+        )
 
 
 CORE5G_ASSETS = [

@@ -52,9 +52,18 @@ class KpiService:
                 await self.require_site(site_id)
             params["site_id"] = site_id
         snapshots = await self.store.snapshots(tables)
-        record_tables_read([(self.store.table(n), s.version) for n, s in snapshots.items()])
+        self._record_read(snapshots)
         key = (query, *params.items())
         return await self.store.cached(key, snapshots, query, self.thresholds, **params)
+
+    def _record_read(
+        self, snapshots: dict[str, TableSnapshot], *, shows_check_time: bool = False
+    ) -> None:
+        """Record the tables of ``snapshots`` and their versions for the response cache."""
+        record_tables_read(
+            [(self.store.table(name), s.version) for name, s in snapshots.items()],
+            shows_check_time=shows_check_time,
+        )
 
     async def require_site(self, site_id: str) -> None:
         if "\n" in site_id or not SITE_ID_PATTERN.match(site_id):
@@ -63,7 +72,7 @@ class KpiService:
             )
         snapshots = await self.store.snapshots(ALL_TABLES)
         # Whether the site exists depends on every table, so a cached response does too.
-        record_tables_read([(self.store.table(n), s.version) for n, s in snapshots.items()])
+        self._record_read(snapshots)
         if not any(site_id in snapshot.sites for snapshot in snapshots.values()):
             raise SiteNotFoundError(site_id)
 
@@ -75,9 +84,7 @@ class KpiService:
         """
         snapshots = await self.store.snapshots(ALL_TABLES)
         # Recorded before checked_at is read, so a check in between only expires the response.
-        record_tables_read(
-            [(self.store.table(n), s.version) for n, s in snapshots.items()], shows_check_time=True
-        )
+        self._record_read(snapshots, shows_check_time=True)
         tables = await self.store.cached(("health",), snapshots, _table_health)
         checked = [self.store.table(name).checked_at_utc for name in ALL_TABLES]
         return HealthResponse(

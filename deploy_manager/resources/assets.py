@@ -83,18 +83,13 @@ def write_mart_partitions(
     dates: Sequence[date],
     sites: Sequence[str],
     started: float,
-    cached: Sequence[DataFrame] = (),
 ) -> MaterializeResult:
     """Replace the (date, site) partitions of the rectangle in the mart ``table`` with ``frame``.
 
-    The table is created, or given the columns it lacks, first. The frames in ``cached`` are
-    unpersisted even when the write fails. The metadata contains the counts of
-    ``overwrite_partitions`` and the seconds since ``started``, a ``time.monotonic()`` value.
+    The table is created, or given the columns it lacks, first. The metadata contains the
+    counts of ``overwrite_partitions`` and the seconds since ``started``, a
+    ``time.monotonic()`` value.
     """
-    try:
-        mart = ensure_table(spark, table, columns)
-        written = overwrite_partitions(spark, frame, mart, dates, sites)
-    finally:
-        for read in cached:
-            read.unpersist()
+    mart = ensure_table(spark, table, columns)
+    written = overwrite_partitions(spark, frame, mart, dates, sites)
     return MaterializeResult(metadata={**written, "seconds": round(time.monotonic() - started, 2)})

@@ -12,7 +12,6 @@ in-process executor), so no lock is needed.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -20,8 +19,6 @@ from datetime import date
 
 from dagster import AssetExecutionContext, AssetKey
 from pyspark.sql import DataFrame
-
-log = logging.getLogger(__name__)
 
 # (table, columns, dates, sites): two reads with equal keys return the same rows.
 ReadKey = tuple[str, tuple[str, ...], tuple[date, ...], tuple[str, ...]]
@@ -107,15 +104,10 @@ class SharedRawReads:
             cached.frame.unpersist()
         self._reads.clear()
 
-    @property
-    def kept(self) -> int:
-        """The number of reads currently cached."""
-        return len(self._reads)
-
     @contextmanager
-    def step(self, context: AssetExecutionContext) -> Iterator[SharedRawReads]:
+    def step(self, context: AssetExecutionContext) -> Iterator[None]:
         """Release the step's reads when the block ends, also when it raises."""
         try:
-            yield self
+            yield
         finally:
             self.release(context.asset_key)

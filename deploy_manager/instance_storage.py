@@ -40,6 +40,7 @@ from dagster_postgres import DagsterPostgresStorage
 from dagster_postgres.event_log import PostgresEventLogStorage
 from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import Connection
 
 # Seconds after which a pooled connection is replaced.
 POOL_RECYCLE_S = 3600
@@ -133,18 +134,7 @@ class UpsertCheckEventLogStorage(PostgresEventLogStorage):
                 row = self._check_execution_row(event, event_id, event_row["event"])
                 # One statement may not update a row twice, so a repeated result keeps the last.
                 rows[tuple(row[c] for c in _CHECK_EXECUTION_KEY)] = row
-            statement = insert(AssetCheckExecutionsTable)
-            updated = {
-                column: statement.excluded[column]
-                for column in next(iter(rows.values()))
-                if column not in _CHECK_EXECUTION_KEY
-            }
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=list(_CHECK_EXECUTION_KEY), set_=updated
-                ),
-                list(rows.values()),
-            )
+            _upsert_check_executions(conn, list(rows.values()))
 
     def _check_execution_row(
         self, event: EventLogEntry, event_id: int | None, serialized: str | None = None
@@ -176,15 +166,22 @@ class UpsertCheckEventLogStorage(PostgresEventLogStorage):
             # A NULL partition never conflicts in the unique index, so Dagster's way applies.
             super()._update_asset_check_evaluation(event, event_id)
             return
-        row = self._check_execution_row(event, event_id)
-        values = {c: v for c, v in row.items() if c not in _CHECK_EXECUTION_KEY}
-        statement = (
-            insert(AssetCheckExecutionsTable)
-            .values(**row)
-            .on_conflict_do_update(index_elements=list(_CHECK_EXECUTION_KEY), set_=values)
-        )
         with self.index_connection() as conn:
-            conn.execute(statement)
+            _upsert_check_executions(conn, [self._check_execution_row(event, event_id)])
+
+
+def _upsert_check_executions(conn: Connection, rows: list[dict]) -> None:
+    """Insert the asset_check_executions ``rows``, or update those whose key already exists."""
+    statement = insert(AssetCheckExecutionsTable)
+    updated = {
+        column: statement.excluded[column]
+        for column in rows[0]
+        if column not in _CHECK_EXECUTION_KEY
+    }
+    conn.execute(
+        statement.on_conflict_do_update(index_elements=list(_CHECK_EXECUTION_KEY), set_=updated),
+        rows,
+    )
 
 
 def batched_check_results(instance: DagsterInstance) -> AbstractContextManager[None]:

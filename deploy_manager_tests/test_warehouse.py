@@ -3,6 +3,7 @@ Spark session."""
 
 from __future__ import annotations
 
+import stat
 from datetime import date
 from pathlib import Path
 from urllib.parse import urlparse
@@ -11,6 +12,7 @@ import pyarrow.orc as orc
 import pytest
 from pyspark.sql import functions as F
 
+from deploy_manager.resources.spark import LOCAL_FS_CLASS
 from deploy_manager.resources.warehouse import ensure_table, overwrite_partitions
 
 pytestmark = pytest.mark.spark
@@ -86,6 +88,23 @@ def test_partition_file_has_table_types(spark):
     assert table.column_names == ["playbook", "runs"]
     assert str(table.schema.field("runs").type) == "int64"
     assert table.to_pylist() == [{"playbook": "deploy.yml", "runs": 3}]
+
+
+def test_local_file_system_sets_permissions(spark, tmp_path):
+    """Spark writes through the file system class built by `make setup`, whose permissions
+    match those Hadoop's own class would set."""
+    jvm = spark._jvm
+    fs = jvm.org.apache.hadoop.fs.FileSystem.getLocal(spark._jsc.hadoopConfiguration())
+    assert fs.getClass().getName() == LOCAL_FS_CLASS
+    _write(spark, [(DAY_1, "SITE001", "deploy.yml", 3)], [DAY_1], ["SITE001"])
+    folder = _partition_folder(spark, DAY_1, "SITE001")
+    orc_file = next(path for path in folder.iterdir() if not path.name.startswith((".", "_")))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    assert stat.S_IMODE(orc_file.stat().st_mode) == 0o644
+    path = jvm.org.apache.hadoop.fs.Path(str(tmp_path / "granted"))
+    fs.create(path).close()
+    fs.setPermission(path, jvm.org.apache.hadoop.fs.permission.FsPermission(0o640))
+    assert stat.S_IMODE((tmp_path / "granted").stat().st_mode) == 0o640
 
 
 def test_new_date_write_lists_no_partitions(spark):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the platform needs on a fresh machine, skipping what is already there:
-# the Python environment (.venv), the PostgreSQL JDBC driver, and a running PostgreSQL.
+# the Python environment (.venv), the PostgreSQL JDBC driver, a running PostgreSQL and the
+# jar of the local file system that Spark writes through (scripts/build_local_fs.sh).
 # Needs Python 3.11 and Java 17; installs Debian packages with apt-get when run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,3 +54,4 @@ if [ ! -f "$stamp" ]; then
     rm -f .venv/.installed-*
     touch "$stamp"
 fi
+scripts/build_local_fs.sh .venv/bin/python

@@ -7,23 +7,41 @@ session, and a Derby metastore that admits a single JVM at a time.
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 
 from dagster_pyspark import PySparkResource
 
 from deploy_manager.settings import Settings, load_settings
 
+log = logging.getLogger(__name__)
+
+# Hadoop's local file system without a chmod process per file
+# (jvm/LocalFileSystemWithoutShell.java), built by scripts/build_local_fs.sh in `make setup`.
+LOCAL_FS_JAR = Path(sys.prefix) / "share" / "deploy-manager" / "local-fs.jar"
+LOCAL_FS_CLASS = "deploymanager.hadoop.LocalFileSystemWithoutShell"
+
 
 def spark_config(settings: Settings) -> dict[str, str]:
     """Return the Spark configuration for Hive-backed ORC marts and JDBC reads of the raw layer."""
+    jars = [settings.jdbc_jar]
+    if LOCAL_FS_JAR.is_file():
+        jars.append(str(LOCAL_FS_JAR))
+    else:
+        log.warning(
+            "%s is missing, so every file Spark writes starts a chmod process: run `make setup`"
+            " with a JDK installed to build it",
+            LOCAL_FS_JAR,
+        )
     config = {
         "spark.master": settings.spark_master,
         "spark.app.name": "deploy_manager",
         "spark.driver.memory": settings.spark_driver_memory,
-        "spark.jars": settings.jdbc_jar,
+        "spark.jars": ",".join(jars),
         # The Hive metastore client loads its JDBC driver from the system class path, which
         # spark.jars does not reach.
-        "spark.driver.extraClassPath": settings.jdbc_jar,
+        "spark.driver.extraClassPath": ":".join(jars),
         # enableHiveSupport() only sets this key; the metastore keys need the spark.hadoop.
         # prefix or Spark ignores them.
         "spark.sql.catalogImplementation": "hive",
@@ -45,6 +63,9 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data_dir}",
     }
+    if LOCAL_FS_JAR.is_file():
+        # Sets file and folder permissions without a chmod process per call.
+        config["spark.hadoop.fs.file.impl"] = LOCAL_FS_CLASS
     if settings.spark_event_log_dir:
         Path(settings.spark_event_log_dir).mkdir(parents=True, exist_ok=True)
         config.update(

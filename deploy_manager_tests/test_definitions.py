@@ -12,6 +12,8 @@ from dagster import AssetKey
 
 from deploy_manager.definitions import defs
 from deploy_manager.partitions import InvalidSiteIdError, validate_site_id
+from deploy_manager.resources import spark as spark_resources
+from deploy_manager.settings import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,3 +66,25 @@ def test_invalid_site_ids_are_rejected(name):
 
 def test_valid_site_id_is_returned():
     assert validate_site_id("SITE001") == "SITE001"
+
+
+def test_spark_config_without_local_fs_jar(monkeypatch, tmp_path, caplog):
+    """Without the jar of the local file system, Spark falls back to Hadoop's own class and the
+    log names the missing file and the fix."""
+    missing = tmp_path / "local-fs.jar"
+    monkeypatch.setattr(spark_resources, "LOCAL_FS_JAR", missing)
+    config = spark_resources.spark_config(load_settings())
+    assert "spark.hadoop.fs.file.impl" not in config
+    assert str(missing) not in config["spark.jars"]
+    assert f"{missing} is missing" in caplog.text
+    assert "make setup" in caplog.text
+
+
+def test_spark_config_with_local_fs_jar(monkeypatch, tmp_path):
+    jar = tmp_path / "local-fs.jar"
+    jar.write_bytes(b"")
+    monkeypatch.setattr(spark_resources, "LOCAL_FS_JAR", jar)
+    config = spark_resources.spark_config(load_settings())
+    assert config["spark.hadoop.fs.file.impl"] == spark_resources.LOCAL_FS_CLASS
+    assert config["spark.jars"].split(",")[-1] == str(jar)
+    assert config["spark.driver.extraClassPath"].split(":")[-1] == str(jar)

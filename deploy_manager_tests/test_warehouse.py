@@ -12,7 +12,7 @@ import pyarrow.orc as orc
 import pytest
 from pyspark.sql import functions as F
 
-from deploy_manager.resources.spark import LOCAL_FS_CLASS
+from deploy_manager.resources.spark import LOCAL_FS_CLASS, LOCAL_FS_JAR
 from deploy_manager.resources.warehouse import ensure_table, overwrite_partitions
 
 pytestmark = pytest.mark.spark
@@ -20,6 +20,8 @@ pytestmark = pytest.mark.spark
 TABLE = "warehouse_test.mart"
 COLUMNS = [("playbook", "STRING"), ("runs", "BIGINT")]
 DAY_1, DAY_2 = date(2026, 9, 1), date(2026, 9, 2)
+# The class Spark uses for file: URIs without LOCAL_FS_CLASS: its Hive jars register it.
+HIVE_LOCAL_FS_CLASS = "org.apache.hadoop.hive.ql.io.ProxyLocalFileSystem"
 SITES = ["SITE001", "SITE002", "SITE003"]
 
 
@@ -90,21 +92,52 @@ def test_partition_file_has_table_types(spark):
     assert table.to_pylist() == [{"playbook": "deploy.yml", "runs": 3}]
 
 
-def test_local_file_system_sets_permissions(spark, tmp_path):
-    """Spark writes through the file system class built by `make setup`, whose permissions
-    match those Hadoop's own class would set."""
+def _local_file_system(spark):
     jvm = spark._jvm
-    fs = jvm.org.apache.hadoop.fs.FileSystem.getLocal(spark._jsc.hadoopConfiguration())
-    assert fs.getClass().getName() == LOCAL_FS_CLASS
+    return jvm.org.apache.hadoop.fs.FileSystem.get(
+        jvm.java.net.URI("file:///"), spark._jsc.hadoopConfiguration()
+    )
+
+
+def test_local_file_system_sets_permissions(spark, tmp_path):
+    """Spark writes through the file system class built by `make setup` when its jar exists,
+    with the permissions that the default class sets."""
+    jvm = spark._jvm
+    fs = _local_file_system(spark)
+    expected_class = LOCAL_FS_CLASS if LOCAL_FS_JAR.is_file() else HIVE_LOCAL_FS_CLASS
+    assert fs.getClass().getName() == expected_class
     _write(spark, [(DAY_1, "SITE001", "deploy.yml", 3)], [DAY_1], ["SITE001"])
     folder = _partition_folder(spark, DAY_1, "SITE001")
     orc_file = next(path for path in folder.iterdir() if not path.name.startswith((".", "_")))
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     assert stat.S_IMODE(orc_file.stat().st_mode) == 0o644
-    path = jvm.org.apache.hadoop.fs.Path(str(tmp_path / "granted"))
-    fs.create(path).close()
-    fs.setPermission(path, jvm.org.apache.hadoop.fs.permission.FsPermission(0o640))
-    assert stat.S_IMODE((tmp_path / "granted").stat().st_mode) == 0o640
+    for mode in (0o640, 0o1777, 0o000):
+        target = tmp_path / f"mode_{mode:o}"
+        path = jvm.org.apache.hadoop.fs.Path(str(target))
+        fs.create(path).close()
+        fs.setPermission(path, jvm.org.apache.hadoop.fs.permission.FsPermission(mode))
+        assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+def test_local_file_system_rename_keeps_file(spark, tmp_path):
+    """A rename onto an existing file returns false and keeps both files, as the default
+    class of Spark's Hive jars does."""
+    jvm = spark._jvm
+    fs = _local_file_system(spark)
+    source, destination = tmp_path / "source", tmp_path / "destination"
+    source.write_text("new")
+    destination.write_text("old")
+    renamed = fs.rename(
+        jvm.org.apache.hadoop.fs.Path(str(source)), jvm.org.apache.hadoop.fs.Path(str(destination))
+    )
+    assert renamed is False
+    assert destination.read_text() == "old"
+    assert source.read_text() == "new"
+    moved = tmp_path / "moved"
+    assert fs.rename(
+        jvm.org.apache.hadoop.fs.Path(str(source)), jvm.org.apache.hadoop.fs.Path(str(moved))
+    )
+    assert moved.read_text() == "new"
 
 
 def test_new_date_write_lists_no_partitions(spark):

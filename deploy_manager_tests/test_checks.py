@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import psycopg
+import pyarrow as pa
 import pytest
 from dagster import AssetKey, AssetMaterialization, DagsterEventType, DagsterInstance
 
@@ -27,6 +28,7 @@ from deploy_manager.checks.identity import ALL_KINDS, find_identities
 from deploy_manager.checks.partitioned import run_partition_keys
 from deploy_manager.partitions import partition_key
 from deploy_manager.pipeline import range_tags
+from deploy_manager.resources.warehouse_files import WarehouseFiles
 
 from .conftest import WORLD_DATES
 from .warehouse_helpers import check_definitions, evaluations, run_checks, write_partition
@@ -98,6 +100,36 @@ def test_rate_check_flags_values_outside_range(tmp_path, instance):
     assert s1.metadata["out_of_range_by_column"].value == {"rate": 1}
     assert found[("core5g/registration_kpis", "rates_in_range", f"{DAY}|S2")].passed
     assert not found[("core5g/registration_kpis", "rates_in_range", f"{DAY}|S3")].passed
+
+
+def test_checks_of_one_run_share_mart_read(tmp_path, instance, monkeypatch):
+    """The checks of one mart in one run read its files once. The next run reads them again
+    and evaluates the rewritten partition."""
+    reads = []
+    read_partitions = WarehouseFiles.read_partitions
+
+    def counting_read(self, qualified_table, partitions, columns=None):
+        reads.append(qualified_table)
+        return read_partitions(self, qualified_table, partitions, columns)
+
+    monkeypatch.setattr(WarehouseFiles, "read_partitions", counting_read)
+    write_partition(tmp_path, KPI_TABLE, DAY, "S1", {"rate": [50.0], "amf_instance": ["amf-1"]})
+    checks = [
+        build_rate_checks(KPI_KEY, ["rate"]),
+        build_key_not_null_checks(KPI_KEY, ["amf_instance"]),
+    ]
+    defs = check_definitions(checks, tmp_path)
+    first = evaluations(run_checks(defs, instance, date(2026, 11, 1), date(2026, 11, 1)))
+    assert reads == [KPI_TABLE]
+    assert first[("core5g/registration_kpis", "rates_in_range", f"{DAY}|S1")].passed
+    assert first[("core5g/registration_kpis", "keys_not_null", f"{DAY}|S1")].passed
+
+    broken = {"rate": [150.0], "amf_instance": pa.array([None], pa.string())}
+    write_partition(tmp_path, KPI_TABLE, DAY, "S1", broken)
+    second = evaluations(run_checks(defs, instance, date(2026, 11, 1), date(2026, 11, 1)))
+    assert reads == [KPI_TABLE, KPI_TABLE]
+    assert not second[("core5g/registration_kpis", "rates_in_range", f"{DAY}|S1")].passed
+    assert not second[("core5g/registration_kpis", "keys_not_null", f"{DAY}|S1")].passed
 
 
 def test_failed_error_check_fails_its_step(tmp_path, instance):

@@ -11,6 +11,7 @@ is one call, for example ``build_rate_checks(["core5g", "registration_kpis"],
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -94,11 +95,39 @@ def _require_columns(table: pa.Table | None, qualified_table: str, columns: Sequ
         )
 
 
+class _RunReadCache:
+    """The mart partitions that the last check read, kept for the next checks of its run.
+
+    The checks of a mart run one after another once the mart is written. A run writes each
+    mart once, so those checks read the same rows. Only the last read is kept.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._table: pa.Table | None = None
+
+    def read(
+        self, context: AssetCheckExecutionContext, qualified_table: str, scope: PartitionScope
+    ) -> pa.Table | None:
+        key = (context.run.run_id, qualified_table, scope.keys)
+        with self._lock:
+            if key == self._key:
+                return self._table
+        warehouse: WarehouseFiles = context.resources.warehouse
+        table = warehouse.read_partitions(qualified_table, scope.pairs)
+        with self._lock:
+            self._key, self._table = key, table
+        return table
+
+
+_run_reads = _RunReadCache()
+
+
 def _read(
     context: AssetCheckExecutionContext, qualified_table: str, scope: PartitionScope
 ) -> pa.Table | None:
-    warehouse: WarehouseFiles = context.resources.warehouse
-    return warehouse.read_partitions(qualified_table, scope.pairs)
+    return _run_reads.read(context, qualified_table, scope)
 
 
 def build_rate_checks(

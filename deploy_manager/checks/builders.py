@@ -99,7 +99,8 @@ class _RunReadCache:
     """The mart partitions that the last check read, kept for the next checks of its run.
 
     The checks of a mart run one after another once the mart is written. A run writes each
-    mart once, so those checks read the same rows. Only the last read is kept.
+    mart once, so those checks read the same rows. Only the last read is kept, also after
+    its run ends, until the next read replaces it.
     """
 
     def __init__(self) -> None:

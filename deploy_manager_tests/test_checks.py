@@ -102,7 +102,7 @@ def test_rate_check_flags_values_outside_range(tmp_path, instance):
     assert not found[("core5g/registration_kpis", "rates_in_range", f"{DAY}|S3")].passed
 
 
-def test_checks_of_one_run_share_mart_read(tmp_path, instance, monkeypatch):
+def test_checks_share_mart_read_per_run(tmp_path, instance, monkeypatch):
     """The checks of one mart in one run read its files once. The next run reads them again
     and evaluates the rewritten partition."""
     reads = []

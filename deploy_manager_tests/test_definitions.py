@@ -69,8 +69,8 @@ def test_valid_site_id_is_returned():
 
 
 def test_spark_config_without_local_fs_jar(monkeypatch, tmp_path, caplog):
-    """Without the jar of the local file system, Spark falls back to Hadoop's own class and the
-    log names the missing file and the fix."""
+    """Without the jar of the local file system, Spark keeps its default class, and the log
+    names the missing file and the fix."""
     missing = tmp_path / "local-fs.jar"
     monkeypatch.setattr(spark_resources, "LOCAL_FS_JAR", missing)
     config = spark_resources.spark_config(load_settings())

@@ -20,9 +20,9 @@ pytestmark = pytest.mark.spark
 TABLE = "warehouse_test.mart"
 COLUMNS = [("playbook", "STRING"), ("runs", "BIGINT")]
 DAY_1, DAY_2 = date(2026, 9, 1), date(2026, 9, 2)
-# The class Spark uses for file: URIs without LOCAL_FS_CLASS: its Hive jars register it.
-HIVE_LOCAL_FS_CLASS = "org.apache.hadoop.hive.ql.io.ProxyLocalFileSystem"
 SITES = ["SITE001", "SITE002", "SITE003"]
+# The class Spark uses for file: URIs without LOCAL_FS_CLASS, because its Hive jars register it.
+HIVE_LOCAL_FS_CLASS = "org.apache.hadoop.hive.ql.io.ProxyLocalFileSystem"
 
 
 @pytest.fixture
@@ -103,6 +103,7 @@ def test_local_file_system_sets_permissions(spark, tmp_path):
     """Spark writes through the file system class built by `make setup` when its jar exists,
     with the permissions that the default class sets."""
     jvm = spark._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path
     fs = _local_file_system(spark)
     expected_class = LOCAL_FS_CLASS if LOCAL_FS_JAR.is_file() else HIVE_LOCAL_FS_CLASS
     assert fs.getClass().getName() == expected_class
@@ -113,7 +114,7 @@ def test_local_file_system_sets_permissions(spark, tmp_path):
     assert stat.S_IMODE(orc_file.stat().st_mode) == 0o644
     for mode in (0o640, 0o1777, 0o000):
         target = tmp_path / f"mode_{mode:o}"
-        path = jvm.org.apache.hadoop.fs.Path(str(target))
+        path = hadoop_path(str(target))
         fs.create(path).close()
         fs.setPermission(path, jvm.org.apache.hadoop.fs.permission.FsPermission(mode))
         assert stat.S_IMODE(target.stat().st_mode) == mode
@@ -122,21 +123,17 @@ def test_local_file_system_sets_permissions(spark, tmp_path):
 def test_local_file_system_rename_keeps_file(spark, tmp_path):
     """A rename onto an existing file returns false and keeps both files, as the default
     class of Spark's Hive jars does."""
-    jvm = spark._jvm
+    hadoop_path = spark._jvm.org.apache.hadoop.fs.Path
     fs = _local_file_system(spark)
     source, destination = tmp_path / "source", tmp_path / "destination"
     source.write_text("new")
     destination.write_text("old")
-    renamed = fs.rename(
-        jvm.org.apache.hadoop.fs.Path(str(source)), jvm.org.apache.hadoop.fs.Path(str(destination))
-    )
+    renamed = fs.rename(hadoop_path(str(source)), hadoop_path(str(destination)))
     assert renamed is False
     assert destination.read_text() == "old"
     assert source.read_text() == "new"
     moved = tmp_path / "moved"
-    assert fs.rename(
-        jvm.org.apache.hadoop.fs.Path(str(source)), jvm.org.apache.hadoop.fs.Path(str(moved))
-    )
+    assert fs.rename(hadoop_path(str(source)), hadoop_path(str(moved)))
     assert moved.read_text() == "new"
 
 

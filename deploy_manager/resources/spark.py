@@ -25,8 +25,9 @@ LOCAL_FS_CLASS = "deploymanager.hadoop.LocalFileSystemWithoutShell"
 
 def spark_config(settings: Settings) -> dict[str, str]:
     """Return the Spark configuration for Hive-backed ORC marts and JDBC reads of the raw layer."""
+    has_local_fs = LOCAL_FS_JAR.is_file()
     jars = [settings.jdbc_jar]
-    if LOCAL_FS_JAR.is_file():
+    if has_local_fs:
         jars.append(str(LOCAL_FS_JAR))
     else:
         log.warning(
@@ -63,7 +64,7 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data_dir}",
     }
-    if LOCAL_FS_JAR.is_file():
+    if has_local_fs:
         # Sets file and folder permissions without a chmod process per call.
         config["spark.hadoop.fs.file.impl"] = LOCAL_FS_CLASS
     if settings.spark_event_log_dir:

@@ -107,6 +107,8 @@ def run_product(first: date, last: date) -> dict:
     if not ingest(defs, instance).success:
         raise RuntimeError("ingest failed: see the log above")
     ingest_s = time.monotonic() - started
+    # ru_maxrss only grows, so this is the peak of everything before the backfill.
+    python_peak_before_backfill_mb = _python_peak_rss_mb()
     started = time.monotonic()
     result = materialize_rectangle(defs, instance, first, last)
     if not result.success:
@@ -127,6 +129,7 @@ def run_product(first: date, last: date) -> dict:
     return {
         "ingest_s": ingest_s,
         "backfill_s": backfill_s,
+        "python_peak_before_backfill_mb": python_peak_before_backfill_mb,
         "setup_s": round(first_step - run_start, 2),
         "stages_s": stage_seconds(result.all_events, steps),
         "steps": steps,

@@ -32,6 +32,7 @@ from deploy_manager.alerts.webhook import WebhookDeliveryError, post_json
 from deploy_manager.checks.builders import build_rate_checks
 from deploy_manager.checks.catalog import MART_CHECKS, SITE_HEALTH
 from deploy_manager.checks.freshness import build_site_freshness_check, utc_today
+from deploy_manager.checks.partitioned import build_asset_checks
 from deploy_manager.partitions import date_site_partitions, partition_key
 from deploy_manager.resources.database import RawDatabase
 from deploy_manager.resources.warehouse_files import WarehouseFiles
@@ -301,11 +302,11 @@ def test_check_skipped_after_asset_failure_raises_nothing(tmp_path, fresh_databa
     def registrations() -> None:
         raise RuntimeError("Spark job failed")
 
-    check = build_rate_checks(REGISTRATION_KEY, ["rate"])
+    checks = build_asset_checks([build_rate_checks(REGISTRATION_KEY, ["rate"])])
     defs = _with_alert_sensor(
         Definitions(
             assets=[registrations],
-            asset_checks=[check],
+            asset_checks=checks,
             jobs=[define_asset_job("with_checks")],
             resources={"warehouse": WarehouseFiles(warehouse_dir=str(tmp_path))},
         )
@@ -441,7 +442,8 @@ def test_world_reconcile_failure_alerts_once(platform_world, alert_env, monkeypa
     url = platform_world.database_url
     day, site = WORLD_DATES[2], "SITE003"
     checks = [c for c in MART_CHECKS if {k.asset_key for k in c.check_keys} == {DEPLOYMENTS_KEY}]
-    assert len(checks) == 4
+    assert len(checks) == 1
+    assert len(checks[0].check_keys) == 4
     checks_defs = check_definitions(checks, warehouse, url)
     instance = platform_world.instance
     with psycopg.connect(url) as conn:

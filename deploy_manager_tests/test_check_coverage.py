@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from psycopg import sql
 
 from deploy_manager.checks.catalog import (
@@ -60,7 +60,8 @@ def _insert(conn: psycopg.Connection, table: str, rows: Sequence[Mapping[str, An
 
 def _outcomes(tmp_path, instance, database_url, asset, name) -> tuple[Any, Any]:
     """Run one catalog check over DAY x (GOOD, BAD) and return its two evaluations."""
-    defs = check_definitions([_catalog_check(asset, name)], tmp_path, database_url)
+    only = [AssetCheckKey(AssetKey(list(asset)), name)]
+    defs = check_definitions([_catalog_check(asset, name)], tmp_path, database_url, only)
     found = evaluations(run_checks(defs, instance, DAY, DAY))
     path = "/".join(asset)
     return found[(path, name, f"{DAY}|{GOOD}")], found[(path, name, f"{DAY}|{BAD}")]

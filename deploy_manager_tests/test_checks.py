@@ -8,7 +8,16 @@ from datetime import date, timedelta
 import psycopg
 import pyarrow as pa
 import pytest
-from dagster import AssetKey, AssetMaterialization, DagsterEventType, DagsterInstance
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetMaterialization,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    define_asset_job,
+)
 
 from deploy_manager.checks.builders import (
     RawCount,
@@ -25,7 +34,7 @@ from deploy_manager.checks.freshness import (
     utc_today,
 )
 from deploy_manager.checks.identity import ALL_KINDS, find_identities
-from deploy_manager.checks.partitioned import run_partition_keys
+from deploy_manager.checks.partitioned import build_asset_checks, run_partition_keys
 from deploy_manager.partitions import partition_key
 from deploy_manager.pipeline import range_tags
 from deploy_manager.resources.warehouse_files import WarehouseFiles
@@ -36,6 +45,7 @@ from .warehouse_helpers import check_definitions, evaluations, run_checks, write
 KPI_KEY = ["core5g", "registration_kpis"]
 KPI_TABLE = "core5g.registration_kpis"
 DAY = "2026-11-01"
+DAY_DATE = date.fromisoformat(DAY)
 SITES = ["S1", "S2", "S3"]
 
 
@@ -221,13 +231,62 @@ def test_identity_check_rejects_unknown_kind():
 
 
 def test_missing_column_fails_with_its_name(tmp_path, instance):
+    """A check that raises fails its step with its name and error, after the other checks of
+    the same mart have recorded their results."""
     write_partition(tmp_path, KPI_TABLE, DAY, "S1", {"rate": [50.0]})
-    defs = check_definitions([build_rate_checks(KPI_KEY, ["success_rate"])], tmp_path)
-    result = run_checks(defs, instance, date(2026, 11, 1), date(2026, 11, 1))
+    checks = [
+        build_rate_checks(KPI_KEY, ["success_rate"]),
+        build_rate_checks(KPI_KEY, ["rate"], name="rate_in_range"),
+    ]
+    result = run_checks(check_definitions(checks, tmp_path), instance, DAY_DATE, DAY_DATE)
     failure = next(e for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE)
-    assert "['success_rate'] are not in core5g.registration_kpis" in str(
-        failure.event_specific_data.error
+    error = str(failure.event_specific_data.error)
+    assert "check rates_in_range: KeyError: columns ['success_rate']" in error
+    assert "['success_rate'] are not in core5g.registration_kpis" in error
+    found = evaluations(result)
+    assert found[("core5g/registration_kpis", "rate_in_range", f"{DAY}|S1")].passed
+    assert not any(name == "rates_in_range" for _, name, _ in found)
+
+
+def test_checks_of_a_mart_run_in_one_step(tmp_path, instance):
+    write_partition(tmp_path, KPI_TABLE, DAY, "S1", {"rate": [50.0], "amf_instance": ["amf-1"]})
+    checks = [
+        build_rate_checks(KPI_KEY, ["rate"]),
+        build_key_not_null_checks(KPI_KEY, ["amf_instance"]),
+        build_rate_checks(["core5g", "session_kpis"], ["rate"]),
+    ]
+    result = run_checks(check_definitions(checks, tmp_path), instance, DAY_DATE, DAY_DATE)
+    steps = {e.step_key for e in result.all_events if e.event_type == DagsterEventType.STEP_SUCCESS}
+    assert steps == {"core5g__registration_kpis_checks", "core5g__session_kpis_checks"}
+    assert {(key, name) for key, name, _ in evaluations(result)} == {
+        ("core5g/registration_kpis", "rates_in_range"),
+        ("core5g/registration_kpis", "keys_not_null"),
+        ("core5g/session_kpis", "rates_in_range"),
+    }
+
+
+def test_selected_check_runs_alone(tmp_path, instance):
+    write_partition(tmp_path, KPI_TABLE, DAY, "S1", {"rate": [50.0], "amf_instance": ["amf-1"]})
+    checks = build_asset_checks(
+        [build_rate_checks(KPI_KEY, ["rate"]), build_key_not_null_checks(KPI_KEY, ["amf_instance"])]
     )
+    defs = check_definitions(checks, tmp_path)
+    job = define_asset_job(
+        "rates_only",
+        selection=AssetSelection.checks(AssetCheckKey(AssetKey(KPI_KEY), "rates_in_range")),
+    )
+    result = (
+        Definitions.merge(defs, Definitions(jobs=[job]))
+        .resolve_job_def("rates_only")
+        .execute_in_process(instance=instance, tags=range_tags(instance, DAY_DATE, DAY_DATE))
+    )
+    assert {name for _, name, _ in evaluations(result)} == {"rates_in_range"}
+
+
+def test_repeated_check_name_raises():
+    checks = [build_rate_checks(KPI_KEY, ["rate"]), build_rate_checks(KPI_KEY, ["other_rate"])]
+    with pytest.raises(ValueError, match="repeat a name"):
+        build_asset_checks(checks)
 
 
 def test_raw_count_query_counts_distinct_tuples(fresh_database):
@@ -283,7 +342,8 @@ def test_world_backfill_passes_every_partition_check(platform_world):
     found = evaluations(platform_world.backfill_result)
     partitioned = {k: e for k, e in found.items() if k[2] is not None}
     sites = platform_world.instance.get_dynamic_partitions("site")
-    assert len(partitioned) == len(MART_CHECKS) * len(WORLD_DATES) * len(sites)
+    check_keys = [key for checks in MART_CHECKS for key in checks.check_keys]
+    assert len(partitioned) == len(check_keys) * len(WORLD_DATES) * len(sites)
     failed = {k: e.description for k, e in partitioned.items() if not e.passed}
     assert failed == {}
 

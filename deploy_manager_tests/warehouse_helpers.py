@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.orc as orc
 from dagster import (
+    AssetCheckKey,
     AssetChecksDefinition,
     AssetSelection,
     AssetSpec,
@@ -20,10 +21,13 @@ from dagster import (
     in_process_executor,
 )
 
+from deploy_manager.checks.partitioned import PartitionCheck, build_asset_checks
 from deploy_manager.partitions import date_site_partitions
 from deploy_manager.pipeline import range_tags
 from deploy_manager.resources.database import RawDatabase
 from deploy_manager.resources.warehouse_files import WarehouseFiles
+
+NO_DATABASE_URL = "postgresql://postgres@127.0.0.1:1/no_raw_database"
 
 
 def write_partition(warehouse: Path, table: str, day: str, site: str, columns: dict) -> Path:
@@ -39,18 +43,27 @@ def write_partition(warehouse: Path, table: str, day: str, site: str, columns: d
 
 
 def check_definitions(
-    checks: Sequence[AssetChecksDefinition], warehouse: Path, database_url: str | None = None
+    checks: Sequence[PartitionCheck | AssetChecksDefinition],
+    warehouse: Path,
+    database_url: str | None = None,
+    only: Sequence[AssetCheckKey] = (),
 ) -> Definitions:
     """Definitions with the checked assets as external (date, site) assets and a job
-    ``checks_only`` that runs ``checks`` alone."""
+    ``checks_only`` that runs ``checks`` alone, one step per asset for the PartitionChecks.
+    With ``only``, the job runs just those checks of the definitions."""
+    built = [c for c in checks if isinstance(c, AssetChecksDefinition)]
+    checks = [*build_asset_checks([c for c in checks if isinstance(c, PartitionCheck)]), *built]
     keys = {key.asset_key for check in checks for key in check.check_keys}
-    resources: dict[str, object] = {"warehouse": WarehouseFiles(warehouse_dir=str(warehouse))}
-    if database_url:
-        resources["raw_db"] = RawDatabase(url=database_url)
+    # A mart's step needs raw_db when any of its checks does, also when ``only`` selects
+    # checks that never connect. Without database_url, nothing listens at the address given.
+    resources: dict[str, object] = {
+        "warehouse": WarehouseFiles(warehouse_dir=str(warehouse)),
+        "raw_db": RawDatabase(url=database_url or NO_DATABASE_URL),
+    }
     return Definitions(
         assets=[AssetSpec(key, partitions_def=date_site_partitions) for key in keys],
         asset_checks=list(checks),
-        jobs=[define_asset_job("checks_only", selection=AssetSelection.checks(*checks))],
+        jobs=[define_asset_job("checks_only", selection=AssetSelection.checks(*(only or checks)))],
         resources=resources,
         executor=in_process_executor,
     )

@@ -1,6 +1,6 @@
 """Builders of the per-(date, site) data-quality checks of the Hive marts and KPI aggregates.
 
-Each builder returns one asset check on a mart whose asset key names its Hive table
+Each builder returns one check (a PartitionCheck) on a mart whose asset key names its Hive table
 (``["netops", "ansible_deployment_metrics"]`` is ``netops.ansible_deployment_metrics``). The
 checks read the table's ORC files with pyarrow (the ``warehouse`` resource) and the raw layer
 with psycopg (the ``raw_db`` resource), so they start no JVM. Wiring a check on a new mart
@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from dagster import AssetCheckExecutionContext, AssetChecksDefinition, AssetCheckSeverity, AssetKey
+from dagster import AssetCheckExecutionContext, AssetCheckSeverity, AssetKey
 from psycopg import sql
 
 from deploy_manager.checks.identity import ALL_KINDS, find_identities, validate_kinds
 from deploy_manager.checks.partitioned import (
     CheckSeverity,
+    PartitionCheck,
     PartitionOutcome,
     PartitionScope,
-    build_partition_check,
 )
 from deploy_manager.resources.warehouse_files import WarehouseFiles
 
@@ -52,8 +52,8 @@ IDENTITY_SEVERITY = CheckSeverity(
     "a subscriber identity in clear is personal data that must not reach the aggregates or the API",
 )
 
-_RESOURCES = {"warehouse"}
-_RESOURCES_WITH_RAW = {"warehouse", "raw_db"}
+_RESOURCES = frozenset({"warehouse"})
+_RESOURCES_WITH_RAW = frozenset({"warehouse", "raw_db"})
 
 
 def table_name(asset_key: AssetKey | Sequence[str]) -> str:
@@ -139,7 +139,7 @@ def build_rate_checks(
     maximum: float = 100.0,
     name: str = "rates_in_range",
     severity: CheckSeverity = RATE_SEVERITY,
-) -> AssetChecksDefinition:
+) -> PartitionCheck:
     """Build the check that every non-NULL value of the rate ``columns`` is in minimum..maximum.
 
     NULL is allowed, because a rate over no attempts is NULL; NaN and infinities fail.
@@ -175,8 +175,8 @@ def build_rate_checks(
             )
         return outcomes
 
-    return build_partition_check(
-        asset_key,
+    return PartitionCheck(
+        AssetKey.from_coercible(asset_key),
         name,
         f"Every value of {', '.join(columns)} lies within {minimum:g}..{maximum:g} or is NULL.",
         severity,
@@ -191,7 +191,7 @@ def build_key_not_null_checks(
     *,
     name: str = "keys_not_null",
     severity: CheckSeverity = KEY_SEVERITY,
-) -> AssetChecksDefinition:
+) -> PartitionCheck:
     """Build the check that the key ``columns`` are never NULL, and that no row fell into
     Hive's default partition because its ``date`` or ``site_id`` was NULL."""
     qualified = table_name(asset_key)
@@ -217,8 +217,8 @@ def build_key_not_null_checks(
             )
         return outcomes
 
-    return build_partition_check(
-        asset_key,
+    return PartitionCheck(
+        AssetKey.from_coercible(asset_key),
         name,
         f"The keys date, site_id{''.join(', ' + c for c in columns)} are never NULL.",
         severity,
@@ -271,7 +271,7 @@ def build_reconcile_check(
     *,
     name: str | None = None,
     severity: CheckSeverity = RECONCILE_SEVERITY,
-) -> AssetChecksDefinition:
+) -> PartitionCheck:
     """Build the check that ``mart_column`` summed over a partition equals the raw rows
     counted by ``raw`` in the same partition, so every raw row is counted in one mart row.
 
@@ -318,8 +318,8 @@ def build_reconcile_check(
             )
         return outcomes
 
-    return build_partition_check(
-        asset_key,
+    return PartitionCheck(
+        AssetKey.from_coercible(asset_key),
         name or f"reconcile_{mart_column}",
         f"The sum of {mart_column} per partition equals the {raw.describe()} in the partition.",
         severity,
@@ -334,7 +334,7 @@ def build_percentile_order_checks(
     *,
     name: str = "percentiles_ordered",
     severity: CheckSeverity = PERCENTILE_SEVERITY,
-) -> AssetChecksDefinition:
+) -> PartitionCheck:
     """Build the check that percentiles never decrease from one column to the next, for
     example ``["p95_latency", "p99_latency"]``. Rows with a NULL are skipped."""
     qualified = table_name(asset_key)
@@ -366,8 +366,8 @@ def build_percentile_order_checks(
             )
         return outcomes
 
-    return build_partition_check(
-        asset_key,
+    return PartitionCheck(
+        AssetKey.from_coercible(asset_key),
         name,
         f"In every row {' <= '.join(columns)} where both sides are present.",
         severity,
@@ -383,7 +383,7 @@ def build_identity_checks(
     columns: Sequence[str] | None = None,
     name: str = "no_identity_in_clear",
     severity: CheckSeverity = IDENTITY_SEVERITY,
-) -> AssetChecksDefinition:
+) -> PartitionCheck:
     """Build the check that no string column (or only ``columns``) contains a subscriber
     identity in clear. ``kinds`` selects the patterns of deploy_manager.checks.identity."""
     qualified = table_name(asset_key)
@@ -430,8 +430,8 @@ def build_identity_checks(
             )
         return outcomes
 
-    return build_partition_check(
-        asset_key,
+    return PartitionCheck(
+        AssetKey.from_coercible(asset_key),
         name,
         f"No string value contains a subscriber identity in clear ({', '.join(kinds)}).",
         severity,

@@ -20,6 +20,7 @@ from deploy_manager.checks.builders import (
 )
 from deploy_manager.checks.freshness import build_site_freshness_check
 from deploy_manager.checks.identity import ALL_KINDS, SUBSCRIBER_KINDS_WITHOUT_IP
+from deploy_manager.checks.partitioned import build_asset_checks
 
 DEPLOYMENTS = ["netops", "ansible_deployment_metrics"]
 FAILURES = ["netops", "deployment_failure_analysis"]
@@ -77,62 +78,65 @@ SITE_HEALTH_RATES = [
     "health_score",
 ]
 
-MART_CHECKS = [
-    build_reconcile_check(DEPLOYMENTS, "total_executions", RUN_SITES),
-    build_rate_checks(DEPLOYMENTS, ["success_rate", "host_success_rate"]),
-    build_key_not_null_checks(DEPLOYMENTS, ["playbook"]),
-    build_identity_checks(DEPLOYMENTS, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
-    build_reconcile_check(FAILURES, "failure_count", FAILED_TASKS),
-    build_key_not_null_checks(FAILURES, ["playbook", "error_message"]),
-    # Ansible error messages name managed devices by address, which is not subscriber data.
-    build_identity_checks(FAILURES, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
-    build_reconcile_check(SITE_HEALTH, "total_executions", RUN_SITES),
-    build_reconcile_check(SITE_HEALTH, "failure_count", FAILED_TASKS),
-    build_reconcile_check(SITE_HEALTH, "device_samples", DEVICE_SAMPLES),
-    build_reconcile_check(SITE_HEALTH, "devices_backed_up", BACKED_UP_DEVICES),
-    build_reconcile_check(SITE_HEALTH, "reg_attempts", REGISTRATION_ATTEMPTS),
-    build_rate_checks(SITE_HEALTH, SITE_HEALTH_RATES),
-    build_key_not_null_checks(SITE_HEALTH),
-    build_identity_checks(SITE_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
-    build_reconcile_check(DEVICE_HEALTH, "samples", DEVICE_SAMPLES),
-    build_rate_checks(
-        DEVICE_HEALTH,
-        ["availability_pct", "cpu_p50", "cpu_p95", "cpu_max", "mem_p50", "mem_p95", "mem_max"],
-    ),
-    build_percentile_order_checks(
-        DEVICE_HEALTH, ["cpu_p50", "cpu_p95", "cpu_max"], name="cpu_ordered"
-    ),
-    build_percentile_order_checks(
-        DEVICE_HEALTH, ["mem_p50", "mem_p95", "mem_max"], name="mem_ordered"
-    ),
-    build_key_not_null_checks(DEVICE_HEALTH, ["device"]),
-    # Devices are named by host name or management address, which is not subscriber data.
-    build_identity_checks(DEVICE_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
-    build_reconcile_check(CONFIG_DRIFT, "backups", CONFIG_BACKUPS),
-    build_key_not_null_checks(CONFIG_DRIFT, ["device"]),
-    # Configuration diffs contain interface and management addresses, so IPv4 is not scanned.
-    build_identity_checks(CONFIG_DRIFT, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
-    build_reconcile_check(REGISTRATIONS, "total_attempts", REGISTRATION_ATTEMPTS),
-    build_rate_checks(REGISTRATIONS, ["success_rate"]),
-    build_percentile_order_checks(REGISTRATIONS, ["p95_latency", "p99_latency"]),
-    build_key_not_null_checks(REGISTRATIONS, ["amf_instance"]),
-    build_identity_checks(REGISTRATIONS, kinds=ALL_KINDS),
-    build_reconcile_check(REGISTRATION_FAILURES, "attempts", FAILED_REGISTRATIONS),
-    build_key_not_null_checks(REGISTRATION_FAILURES, ["amf_instance", "outcome"]),
-    build_identity_checks(REGISTRATION_FAILURES, kinds=ALL_KINDS),
-    build_reconcile_check(SESSIONS, "attempts", SESSION_ATTEMPTS),
-    build_rate_checks(SESSIONS, ["setup_success_rate", "counter_setup_success_rate"]),
-    build_key_not_null_checks(SESSIONS, ["smf_instance"]),
-    build_identity_checks(SESSIONS, kinds=ALL_KINDS),
-    build_reconcile_check(CELL_THROUGHPUT, "containers", UNIQUE_CONTAINERS),
-    build_key_not_null_checks(CELL_THROUGHPUT, ["nr_cell_id"]),
-    build_identity_checks(CELL_THROUGHPUT, kinds=ALL_KINDS),
-    build_reconcile_check(NF_HEALTH, "scrapes", NF_SCRAPES),
-    build_rate_checks(NF_HEALTH, NF_HEALTH_RATES),
-    build_key_not_null_checks(NF_HEALTH, ["nf", "instance"]),
-    # A Prometheus instance label is the NF's own address, which is not subscriber data.
-    build_identity_checks(NF_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
-]
+# One step per mart evaluates all of its checks.
+MART_CHECKS = build_asset_checks(
+    [
+        build_reconcile_check(DEPLOYMENTS, "total_executions", RUN_SITES),
+        build_rate_checks(DEPLOYMENTS, ["success_rate", "host_success_rate"]),
+        build_key_not_null_checks(DEPLOYMENTS, ["playbook"]),
+        build_identity_checks(DEPLOYMENTS, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+        build_reconcile_check(FAILURES, "failure_count", FAILED_TASKS),
+        build_key_not_null_checks(FAILURES, ["playbook", "error_message"]),
+        # Ansible error messages name managed devices by address, which is not subscriber data.
+        build_identity_checks(FAILURES, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+        build_reconcile_check(SITE_HEALTH, "total_executions", RUN_SITES),
+        build_reconcile_check(SITE_HEALTH, "failure_count", FAILED_TASKS),
+        build_reconcile_check(SITE_HEALTH, "device_samples", DEVICE_SAMPLES),
+        build_reconcile_check(SITE_HEALTH, "devices_backed_up", BACKED_UP_DEVICES),
+        build_reconcile_check(SITE_HEALTH, "reg_attempts", REGISTRATION_ATTEMPTS),
+        build_rate_checks(SITE_HEALTH, SITE_HEALTH_RATES),
+        build_key_not_null_checks(SITE_HEALTH),
+        build_identity_checks(SITE_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+        build_reconcile_check(DEVICE_HEALTH, "samples", DEVICE_SAMPLES),
+        build_rate_checks(
+            DEVICE_HEALTH,
+            ["availability_pct", "cpu_p50", "cpu_p95", "cpu_max", "mem_p50", "mem_p95", "mem_max"],
+        ),
+        build_percentile_order_checks(
+            DEVICE_HEALTH, ["cpu_p50", "cpu_p95", "cpu_max"], name="cpu_ordered"
+        ),
+        build_percentile_order_checks(
+            DEVICE_HEALTH, ["mem_p50", "mem_p95", "mem_max"], name="mem_ordered"
+        ),
+        build_key_not_null_checks(DEVICE_HEALTH, ["device"]),
+        # Devices are named by host name or management address, which is not subscriber data.
+        build_identity_checks(DEVICE_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+        build_reconcile_check(CONFIG_DRIFT, "backups", CONFIG_BACKUPS),
+        build_key_not_null_checks(CONFIG_DRIFT, ["device"]),
+        # Configuration diffs contain interface and management addresses, so IPv4 is not scanned.
+        build_identity_checks(CONFIG_DRIFT, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+        build_reconcile_check(REGISTRATIONS, "total_attempts", REGISTRATION_ATTEMPTS),
+        build_rate_checks(REGISTRATIONS, ["success_rate"]),
+        build_percentile_order_checks(REGISTRATIONS, ["p95_latency", "p99_latency"]),
+        build_key_not_null_checks(REGISTRATIONS, ["amf_instance"]),
+        build_identity_checks(REGISTRATIONS, kinds=ALL_KINDS),
+        build_reconcile_check(REGISTRATION_FAILURES, "attempts", FAILED_REGISTRATIONS),
+        build_key_not_null_checks(REGISTRATION_FAILURES, ["amf_instance", "outcome"]),
+        build_identity_checks(REGISTRATION_FAILURES, kinds=ALL_KINDS),
+        build_reconcile_check(SESSIONS, "attempts", SESSION_ATTEMPTS),
+        build_rate_checks(SESSIONS, ["setup_success_rate", "counter_setup_success_rate"]),
+        build_key_not_null_checks(SESSIONS, ["smf_instance"]),
+        build_identity_checks(SESSIONS, kinds=ALL_KINDS),
+        build_reconcile_check(CELL_THROUGHPUT, "containers", UNIQUE_CONTAINERS),
+        build_key_not_null_checks(CELL_THROUGHPUT, ["nr_cell_id"]),
+        build_identity_checks(CELL_THROUGHPUT, kinds=ALL_KINDS),
+        build_reconcile_check(NF_HEALTH, "scrapes", NF_SCRAPES),
+        build_rate_checks(NF_HEALTH, NF_HEALTH_RATES),
+        build_key_not_null_checks(NF_HEALTH, ["nf", "instance"]),
+        # A Prometheus instance label is the NF's own address, which is not subscriber data.
+        build_identity_checks(NF_HEALTH, kinds=SUBSCRIBER_KINDS_WITHOUT_IP),
+    ]
+)
 
 # Lateness per site of the daily aggregates, run by the freshness schedule.
 FRESHNESS_CHECKS = [build_site_freshness_check(SITE_HEALTH)]

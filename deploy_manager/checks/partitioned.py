@@ -1,11 +1,12 @@
 """Asset checks evaluated once per (date, site) partition, also inside a single-run backfill.
 
-Each check yields one ``AssetCheckEvaluation`` per partition key of its run, then the check's
-output, so Dagster records a result per (date, site) also in a run over a range of keys,
-which is how every backfill here runs. A failed ERROR-severity evaluation of a blocking check
-fails the check's step, so the assets downstream of the checked asset are not materialized
-in that run. The platform's instance storage writes the results of one step in a batch
-(``batched_check_results`` in deploy_manager.instance_storage).
+The checks of one asset run in one step. Each check yields one ``AssetCheckEvaluation`` per
+partition key of its run, then the check's output, so Dagster records a result per
+(date, site) also in a run over a range of keys, which is how every backfill here runs. A
+failed ERROR-severity evaluation of a blocking check fails the step, so the assets
+downstream of the checked asset are not materialized in that run. The platform's instance
+storage writes the results of one step in a batch (``batched_check_results`` in
+deploy_manager.instance_storage).
 
 The checks are declared without a partitions definition and read the run's keys from its
 partition tags. Declared with one, Dagster 1.13.27 writes one planned row per check and
@@ -14,7 +15,7 @@ with the square of the partitions of a run (about 7 GB of rows at 3,000 partitio
 one, each check has one planned row per run, and its results still carry their partition.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,12 +24,13 @@ from dagster import (
     AssetCheckExecutionContext,
     AssetChecksDefinition,
     AssetCheckSeverity,
+    AssetCheckSpec,
     AssetKey,
     AssetRecordsFilter,
     DagsterInstance,
     Output,
     PartitionKeyRange,
-    asset_check,
+    multi_asset_check,
 )
 from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluation,
@@ -124,58 +126,128 @@ def latest_materializations(
     return latest
 
 
-def build_partition_check(
-    asset_key: AssetKey | Sequence[str],
-    name: str,
-    description: str,
-    severity: CheckSeverity,
-    evaluate: Evaluator,
-    required_resource_keys: set[str],
-) -> AssetChecksDefinition:
-    """Build a check on ``asset_key`` that runs ``evaluate`` over the partitions of its run."""
-    key = AssetKey.from_coercible(asset_key)
+@dataclass(frozen=True)
+class PartitionCheck:
+    """One per-(date, site) check of a mart: what it checks, how severe a failure is, and the
+    function that evaluates it. ``build_asset_checks`` turns checks into Dagster definitions."""
 
-    @asset_check(
-        asset=key,
-        name=name,
-        description=f"{description} Severity {severity.level.value}: {severity.reason}",
-        blocking=severity.blocking,
-        required_resource_keys=required_resource_keys,
-        metadata={"severity": severity.level.value, "severity_reason": severity.reason},
+    asset_key: AssetKey
+    name: str
+    description: str
+    severity: CheckSeverity
+    evaluate: Evaluator
+    required_resource_keys: frozenset[str]
+
+    @property
+    def spec(self) -> AssetCheckSpec:
+        return AssetCheckSpec(
+            self.name,
+            asset=self.asset_key,
+            description=f"{self.description} Severity {self.severity.level.value}: "
+            f"{self.severity.reason}",
+            blocking=self.severity.blocking,
+            metadata={
+                "severity": self.severity.level.value,
+                "severity_reason": self.severity.reason,
+            },
+        )
+
+
+class CheckEvaluationError(Exception):
+    """Raised after the other checks of a step have recorded their results, when some of the
+    step's checks could not be evaluated."""
+
+
+def build_asset_checks(checks: Sequence[PartitionCheck]) -> list[AssetChecksDefinition]:
+    """Build one Dagster step per checked asset that evaluates all of that asset's checks.
+
+    Each check keeps its own key, result and blocking flag. One step per asset instead of one
+    per check saves Dagster's cost per step, about 0.1 s, which the daily run pays for every
+    check. A check that raises does not stop the others of its step: they record their
+    results, then the step fails with the error of each check that raised.
+    """
+    by_asset: dict[AssetKey, list[PartitionCheck]] = {}
+    for check in checks:
+        by_asset.setdefault(check.asset_key, []).append(check)
+    for key, group in by_asset.items():
+        names = [check.name for check in group]
+        if len(set(names)) < len(names):
+            raise ValueError(
+                f"checks {names} on {key.to_user_string()} repeat a name: give each check of "
+                "an asset its own name"
+            )
+    return [_asset_checks(key, group) for key, group in by_asset.items()]
+
+
+def _asset_checks(key: AssetKey, checks: Sequence[PartitionCheck]) -> AssetChecksDefinition:
+    @multi_asset_check(
+        specs=[check.spec for check in checks],
+        name=f"{'__'.join(key.path)}_checks",
+        description=f"The per-(date, site) checks of {key.to_user_string()}.",
+        can_subset=True,
+        required_resource_keys=set().union(*(c.required_resource_keys for c in checks)),
     )
-    def _check(context: AssetCheckExecutionContext):
+    def _checks(context: AssetCheckExecutionContext):
         keys = run_partition_keys(context.run.tags, context.instance)
         if not keys:
             raise ValueError(
-                f"check {name!r} on {key.to_user_string()} runs per (date, site) partition: "
-                "launch it with a partition key or a partition range"
+                f"the checks of {key.to_user_string()} run per (date, site) partition: "
+                "launch them with a partition key or a partition range"
             )
         scope = PartitionScope(keys)
-        outcomes = evaluate(context, scope)
         targets = latest_materializations(context.instance, key, scope.keys)
-        failed = [k for k in scope.keys if not outcomes[k].passed]
-        context.log.info(
-            "check %s on %s: %d partitions, %d failed%s",
-            name,
-            key.to_user_string(),
-            len(scope.keys),
-            len(failed),
-            f" ({', '.join(failed[:10])}{', ...' if len(failed) > 10 else ''})" if failed else "",
-        )
+        selected = context.selected_asset_check_keys
+        errors = []
         with batched_check_results(context.instance):
-            for partition in scope.keys:
-                outcome = outcomes[partition]
-                yield AssetCheckEvaluation(
-                    asset_key=key,
-                    check_name=name,
-                    passed=outcome.passed,
-                    metadata=dict(outcome.metadata),
-                    target_materialization_data=targets.get(partition),
-                    severity=severity.level,
-                    description=outcome.description,
-                    blocking=severity.blocking,
-                    partition=partition,
-                )
-        yield Output(None)
+            for check in checks:
+                spec = check.spec
+                if spec.key not in selected:
+                    continue
+                try:
+                    outcomes = check.evaluate(context, scope)
+                except Exception as exc:  # the step fails with it below
+                    context.log.exception("check %s on %s raised", check.name, key)
+                    # A KeyError's str() quotes its message; the message alone reads better.
+                    text = exc.args[0] if len(exc.args) == 1 else exc
+                    errors.append(f"check {check.name}: {type(exc).__name__}: {text}")
+                    continue
+                yield from _evaluations(context, check, scope, outcomes, targets)
+                yield Output(None, output_name=spec.get_python_identifier())
+        if errors:
+            raise CheckEvaluationError(
+                f"{len(errors)} check(s) on {key.to_user_string()} could not be evaluated, so "
+                f"their partitions have no result: {'; '.join(errors)}"
+            )
 
-    return _check
+    return _checks
+
+
+def _evaluations(
+    context: AssetCheckExecutionContext,
+    check: PartitionCheck,
+    scope: PartitionScope,
+    outcomes: Mapping[str, PartitionOutcome],
+    targets: Mapping[str, AssetCheckEvaluationTargetMaterializationData],
+) -> Iterator[AssetCheckEvaluation]:
+    failed = [k for k in scope.keys if not outcomes[k].passed]
+    context.log.info(
+        "check %s on %s: %d partitions, %d failed%s",
+        check.name,
+        check.asset_key.to_user_string(),
+        len(scope.keys),
+        len(failed),
+        f" ({', '.join(failed[:10])}{', ...' if len(failed) > 10 else ''})" if failed else "",
+    )
+    for partition in scope.keys:
+        outcome = outcomes[partition]
+        yield AssetCheckEvaluation(
+            asset_key=check.asset_key,
+            check_name=check.name,
+            passed=outcome.passed,
+            metadata=dict(outcome.metadata),
+            target_materialization_data=targets.get(partition),
+            severity=check.severity.level,
+            description=outcome.description,
+            blocking=check.severity.blocking,
+            partition=partition,
+        )

@@ -29,7 +29,7 @@ from deploy_manager.alerts import store
 from deploy_manager.alerts.sensors import ALERT_SENSOR_NAME, build_alert_sensor
 from deploy_manager.alerts.settings import load_alert_settings
 from deploy_manager.alerts.webhook import WebhookDeliveryError, post_json
-from deploy_manager.checks.builders import build_rate_checks
+from deploy_manager.checks.builders import build_key_not_null_checks, build_rate_checks
 from deploy_manager.checks.catalog import MART_CHECKS, SITE_HEALTH
 from deploy_manager.checks.freshness import build_site_freshness_check, utc_today
 from deploy_manager.checks.partitioned import build_asset_checks
@@ -295,6 +295,29 @@ def test_errored_check_alerts_every_partition(tmp_path, fresh_database, alert_en
     assert json.loads(first.cursor)["pending_runs"] == []
     assert all(row["cleared_at"] is not None for row in cleared_rows)
     assert sorted(m["event"] for m in alert_env.messages) == ["cleared"] * 2 + ["raised"] * 2
+
+
+def test_errored_checks_alert_own_error(tmp_path, fresh_database, alert_env):
+    """Two checks of one step raise: each check's alert quotes its own error."""
+    write_partition(tmp_path, "core5g.registration_kpis", "2026-11-01", "S1", {"other": [1.0]})
+    checks = [
+        build_rate_checks(REGISTRATION_KEY, ["rate"]),
+        build_key_not_null_checks(REGISTRATION_KEY, ["amf_instance"]),
+    ]
+    defs = _with_alert_sensor(check_definitions(checks, tmp_path))
+    day = date(2026, 11, 1)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("site", ["S1"])
+        crashed = run_checks(defs, instance, day, day)
+        _tick(defs, instance, None, tmp_path, fresh_database)
+    messages = {row["name"]: row["message"] for row in _rows(fresh_database)}
+
+    assert not crashed.success
+    assert set(messages) == {"rates_in_range", "keys_not_null"}
+    assert "['rate'] are not in" in messages["rates_in_range"]
+    assert "amf_instance" not in messages["rates_in_range"]
+    assert "['amf_instance'] are not in" in messages["keys_not_null"]
+    assert "['rate']" not in messages["keys_not_null"]
 
 
 def test_check_skipped_after_asset_failure_raises_nothing(tmp_path, fresh_database, alert_env):

@@ -10,12 +10,14 @@ import pyarrow as pa
 import pytest
 from dagster import (
     AssetCheckKey,
+    AssetCheckSeverity,
     AssetKey,
     AssetMaterialization,
     AssetSelection,
     DagsterEventType,
     DagsterInstance,
     Definitions,
+    asset,
     define_asset_job,
 )
 
@@ -34,8 +36,8 @@ from deploy_manager.checks.freshness import (
     utc_today,
 )
 from deploy_manager.checks.identity import ALL_KINDS, find_identities
-from deploy_manager.checks.partitioned import build_asset_checks, run_partition_keys
-from deploy_manager.partitions import partition_key
+from deploy_manager.checks.partitioned import CheckSeverity, build_asset_checks, run_partition_keys
+from deploy_manager.partitions import date_site_partitions, partition_key
 from deploy_manager.pipeline import range_tags
 from deploy_manager.resources.warehouse_files import WarehouseFiles
 
@@ -281,6 +283,48 @@ def test_selected_check_runs_alone(tmp_path, instance):
         .execute_in_process(instance=instance, tags=range_tags(instance, DAY_DATE, DAY_DATE))
     )
     assert {name for _, name, _ in evaluations(result)} == {"rates_in_range"}
+
+
+def test_raising_warn_check_does_not_block(tmp_path, instance):
+    """A non-blocking check runs in its own step, so its error does not keep the assets
+    downstream of the checked mart from being materialized."""
+    write_partition(tmp_path, KPI_TABLE, DAY, "S1", {"rate": [50.0]})
+
+    @asset(key=AssetKey(KPI_KEY), partitions_def=date_site_partitions)
+    def registration_kpis() -> None:
+        pass
+
+    @asset(deps=[registration_kpis], partitions_def=date_site_partitions)
+    def downstream() -> None:
+        pass
+
+    warn = CheckSeverity(AssetCheckSeverity.WARN, "a test of a non-blocking check")
+    checks = build_asset_checks(
+        [
+            build_rate_checks(KPI_KEY, ["rate"]),
+            build_rate_checks(KPI_KEY, ["missing"], name="missing_in_range", severity=warn),
+        ]
+    )
+    defs = Definitions(
+        assets=[registration_kpis, downstream],
+        asset_checks=checks,
+        jobs=[define_asset_job("all_assets")],
+        resources={"warehouse": WarehouseFiles(warehouse_dir=str(tmp_path))},
+    )
+    result = defs.resolve_job_def("all_assets").execute_in_process(
+        instance=instance, partition_key=f"{DAY}|S1", raise_on_error=False
+    )
+    failed = {
+        e.step_key for e in result.all_events if e.event_type == DagsterEventType.STEP_FAILURE
+    }
+    materialized = {
+        e.asset_key.to_user_string()
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_MATERIALIZATION
+    }
+
+    assert failed == {"core5g__registration_kpis_nonblocking_checks"}
+    assert materialized == {"core5g/registration_kpis", "downstream"}
 
 
 def test_repeated_check_name_raises():

@@ -95,14 +95,20 @@ def _errored_check_condition(
     )
 
 
-def _root_error(error: SerializableErrorInfo | None) -> str:
+def _root_error(error: SerializableErrorInfo | None, check_name: str) -> str:
     """Return the message of the innermost cause of a step's error, which names what the check
-    code raised, rather than Dagster's wrapper around it."""
+    code raised, rather than Dagster's wrapper around it. When that cause is a
+    CheckEvaluationError, only the line of ``check_name`` is returned."""
     if error is None:
         return "step failed without an error message"
     while error.cause is not None:
         error = error.cause
-    return error.message.strip()[:MAX_ERROR_CHARS]
+    message = error.message.strip()
+    prefix = f"check {check_name}: "
+    for line in message.splitlines():
+        if line.startswith(prefix):
+            return line.removeprefix(prefix)[:MAX_ERROR_CHARS]
+    return message[:MAX_ERROR_CHARS]
 
 
 def errored_check_conditions(
@@ -139,7 +145,7 @@ def errored_check_conditions(
         check_key = entry.dagster_event.event_specific_data.asset_check_key
         if check_key not in selected:
             continue
-        text = _root_error(errors[entry.step_key])
+        text = _root_error(errors[entry.step_key], check_key.name)
         latest = {
             info.partition_key: info.latest_check_event_storage_id
             for info in instance.event_log_storage.get_asset_check_partition_info(

@@ -15,7 +15,7 @@ with the square of the partitions of a run (about 7 GB of rows at 3,000 partitio
 one, each check has one planned row per run, and its results still carry their partition.
 """
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -159,30 +159,37 @@ class CheckEvaluationError(Exception):
 
 
 def build_asset_checks(checks: Sequence[PartitionCheck]) -> list[AssetChecksDefinition]:
-    """Build one Dagster step per checked asset that evaluates all of that asset's checks.
+    """Build one Dagster step per checked asset that evaluates all of that asset's blocking
+    checks, and one more for its non-blocking checks if it has any.
 
-    Each check keeps its own key, result and blocking flag. One step per asset instead of one
-    per check saves Dagster's cost per step, about 0.1 s, which the daily run pays for every
-    check. A check that raises does not stop the others of its step: they record their
-    results, then the step fails with the error of each check that raised.
+    Give all checks of an asset in one call: a second call would build a step of the same
+    name. Each check keeps its own key and result. A check that raises does not stop the
+    others of its step: they record their results, then the step fails with the error of
+    each check that raised. Non-blocking checks have their own step, so that one of them
+    that raises does not keep the downstream assets from being materialized.
     """
-    by_asset: dict[AssetKey, list[PartitionCheck]] = {}
+    by_step: dict[tuple[AssetKey, bool], list[PartitionCheck]] = {}
     for check in checks:
-        by_asset.setdefault(check.asset_key, []).append(check)
-    for key, group in by_asset.items():
-        names = [check.name for check in group]
+        by_step.setdefault((check.asset_key, check.severity.blocking), []).append(check)
+    for key in {asset for asset, _ in by_step}:
+        names = [c.name for blocking in (True, False) for c in by_step.get((key, blocking), [])]
         if len(set(names)) < len(names):
             raise ValueError(
                 f"checks {names} on {key.to_user_string()} repeat a name: give each check of "
                 "an asset its own name"
             )
-    return [_asset_checks(key, group) for key, group in by_asset.items()]
+    return [
+        _asset_checks(key, group, "checks" if blocking else "nonblocking_checks")
+        for (key, blocking), group in by_step.items()
+    ]
 
 
-def _asset_checks(key: AssetKey, checks: Sequence[PartitionCheck]) -> AssetChecksDefinition:
+def _asset_checks(
+    key: AssetKey, checks: Sequence[PartitionCheck], suffix: str
+) -> AssetChecksDefinition:
     @multi_asset_check(
         specs=[check.spec for check in checks],
-        name=f"{'__'.join(key.path)}_checks",
+        name=f"{'__'.join(key.path)}_{suffix}",
         description=f"The per-(date, site) checks of {key.to_user_string()}.",
         can_subset=True,
         required_resource_keys=set().union(*(c.required_resource_keys for c in checks)),
@@ -205,18 +212,21 @@ def _asset_checks(key: AssetKey, checks: Sequence[PartitionCheck]) -> AssetCheck
                     continue
                 try:
                     outcomes = check.evaluate(context, scope)
+                    evaluations = _evaluations(context, check, scope, outcomes, targets)
                 except Exception as exc:  # the step fails with it below
-                    context.log.exception("check %s on %s raised", check.name, key)
+                    context.log.exception("check %s on %s raised", check.name, key.to_user_string())
                     # A KeyError's str() quotes its message; the message alone reads better.
                     text = exc.args[0] if len(exc.args) == 1 else exc
-                    errors.append(f"check {check.name}: {type(exc).__name__}: {text}")
+                    # One line per check, so that each check's alert can quote its own error.
+                    line = f"check {check.name}: {type(exc).__name__}: {text}"
+                    errors.append(" ".join(line.split()))
                     continue
-                yield from _evaluations(context, check, scope, outcomes, targets)
+                yield from evaluations
                 yield Output(None, output_name=spec.get_python_identifier())
         if errors:
             raise CheckEvaluationError(
                 f"{len(errors)} check(s) on {key.to_user_string()} could not be evaluated, so "
-                f"their partitions have no result: {'; '.join(errors)}"
+                "their partitions have no result:\n" + "\n".join(errors)
             )
 
     return _checks
@@ -228,7 +238,8 @@ def _evaluations(
     scope: PartitionScope,
     outcomes: Mapping[str, PartitionOutcome],
     targets: Mapping[str, AssetCheckEvaluationTargetMaterializationData],
-) -> Iterator[AssetCheckEvaluation]:
+) -> list[AssetCheckEvaluation]:
+    """Return the check's result for each partition of ``scope``, and log how many failed."""
     failed = [k for k in scope.keys if not outcomes[k].passed]
     context.log.info(
         "check %s on %s: %d partitions, %d failed%s",
@@ -238,9 +249,10 @@ def _evaluations(
         len(failed),
         f" ({', '.join(failed[:10])}{', ...' if len(failed) > 10 else ''})" if failed else "",
     )
+    evaluations = []
     for partition in scope.keys:
         outcome = outcomes[partition]
-        yield AssetCheckEvaluation(
+        evaluation = AssetCheckEvaluation(
             asset_key=check.asset_key,
             check_name=check.name,
             passed=outcome.passed,
@@ -251,3 +263,5 @@ def _evaluations(
             blocking=check.severity.blocking,
             partition=partition,
         )
+        evaluations.append(evaluation)
+    return evaluations

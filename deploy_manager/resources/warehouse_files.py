@@ -88,17 +88,18 @@ class WarehouseFiles(ConfigurableResource):
         tables = []
         for day, site in partitions:
             for path in self.partition_files(qualified_table, day, site):
-                with filesystem.open_input_file(path) as source:
-                    table = orc.ORCFile(source).read(columns=file_columns)
-                for name, value in (("date", day), ("site_id", site)):
-                    value = None if value == HIVE_DEFAULT_PARTITION else value
-                    table = table.append_column(
-                        name, pa.array([value] * table.num_rows, pa.string())
-                    )
-                tables.append(table)
+                tables.append(_read_file(filesystem, path, file_columns, day, site))
         if not tables:
             return None
-        table = pa.concat_tables(tables, promote_options="default")
+        try:
+            # "permissive" also widens a column whose type differs between files (int32 and
+            # int64, or two decimal precisions), which "default" rejects.
+            table = pa.concat_tables(tables, promote_options="permissive")
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise ValueError(
+                f"files of {qualified_table} have incompatible column types ({exc}): "
+                "materialize the partitions that were written with the other type again"
+            ) from exc
         if columns is not None:
             table = table.select(columns)
         log.info("read %d rows of %s from %d files", table.num_rows, qualified_table, len(tables))
@@ -127,3 +128,27 @@ class WarehouseFiles(ConfigurableResource):
         if not files:
             return 0
         return ds.dataset(files, format="orc", filesystem=filesystem).count_rows()
+
+
+def _read_file(
+    filesystem: pafs.FileSystem, path: str, columns: list[str] | None, day: str, site: str
+) -> pa.Table:
+    """Read one ORC file with the partition columns appended. A requested column that the
+    file lacks is left out here and reads as NULL once the files are concatenated."""
+    try:
+        with filesystem.open_input_file(path) as source:
+            reader = orc.ORCFile(source)
+            rows = reader.nrows
+            present = None if columns is None else [c for c in columns if c in reader.schema.names]
+            table = reader.read(columns=present) if present != [] else None
+    except (OSError, pa.ArrowException) as exc:
+        raise OSError(
+            f"failed to read ORC file {path} ({exc}): materialize its partition again"
+        ) from exc
+    arrays = [] if table is None else list(table.columns)
+    names = [] if table is None else list(table.column_names)
+    for name, value in (("date", day), ("site_id", site)):
+        value = None if value == HIVE_DEFAULT_PARTITION else value
+        arrays.append(pa.repeat(pa.scalar(value, pa.string()), rows))
+        names.append(name)
+    return pa.Table.from_arrays(arrays, names=names)

@@ -122,8 +122,8 @@ def run_product(first: date, last: date) -> dict:
         if event.event_type == DagsterEventType.STEP_SUCCESS
     }
     # Set-up: from the run's first event (its planned materializations and checks, written
-    # when the run is created) to its first step. Only those events are read: all events of
-    # a 3,000-partition run take GBs once deserialized.
+    # when the run is created) to its first step. Only those events are read. All events of
+    # a 400-partition run took 215 MB once deserialized, so over 1 GB at 3,000 (an estimate).
     first_event = instance.get_records_for_run(result.run_id, limit=1).records[0]
     run_start = first_event.event_log_entry.timestamp
     first_step = min(

@@ -169,10 +169,11 @@ def build_asset_checks(checks: Sequence[PartitionCheck]) -> list[AssetChecksDefi
     that raises does not keep the downstream assets from being materialized.
     """
     by_step: dict[tuple[AssetKey, bool], list[PartitionCheck]] = {}
+    names_by_asset: dict[AssetKey, list[str]] = {}
     for check in checks:
         by_step.setdefault((check.asset_key, check.severity.blocking), []).append(check)
-    for key in {asset for asset, _ in by_step}:
-        names = [c.name for blocking in (True, False) for c in by_step.get((key, blocking), [])]
+        names_by_asset.setdefault(check.asset_key, []).append(check.name)
+    for key, names in names_by_asset.items():
         if len(set(names)) < len(names):
             raise ValueError(
                 f"checks {names} on {key.to_user_string()} repeat a name: give each check of "

@@ -147,7 +147,7 @@ def _read_file(
         ) from exc
     arrays = [] if table is None else list(table.columns)
     names = [] if table is None else list(table.column_names)
-    for name, value in (("date", day), ("site_id", site)):
+    for name, value in zip(PARTITION_COLUMNS, (day, site), strict=True):
         value = None if value == HIVE_DEFAULT_PARTITION else value
         arrays.append(pa.repeat(pa.scalar(value, pa.string()), rows))
         names.append(name)

@@ -88,3 +88,19 @@ def test_spark_config_with_local_fs_jar(monkeypatch, tmp_path):
     assert config["spark.hadoop.fs.file.impl"] == spark_resources.LOCAL_FS_CLASS
     assert config["spark.jars"].split(",")[-1] == str(jar)
     assert config["spark.driver.extraClassPath"].split(":")[-1] == str(jar)
+
+
+def test_spark_driver_java_options_default(monkeypatch):
+    monkeypatch.delenv("DM_SPARK_DRIVER_JAVA_OPTIONS", raising=False)
+    settings = load_settings()
+    options = spark_resources.spark_config(settings)["spark.driver.extraJavaOptions"].split()
+    assert options[0] == f"-Dderby.system.home={settings.data_dir}"
+    assert "-XX:TieredStopAtLevel=1" in options
+    assert "-XX:ReservedCodeCacheSize=240m" in options
+
+
+def test_spark_driver_java_options_from_environment(monkeypatch):
+    monkeypatch.setenv("DM_SPARK_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=4")
+    settings = load_settings()
+    options = spark_resources.spark_config(settings)["spark.driver.extraJavaOptions"].split()
+    assert options == [f"-Dderby.system.home={settings.data_dir}", "-XX:TieredStopAtLevel=4"]

@@ -62,7 +62,10 @@ def spark_config(settings: Settings) -> dict[str, str]:
         "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={settings.data_dir}",
+        # In local mode the driver JVM also runs the tasks, so these options apply to both.
+        "spark.driver.extraJavaOptions": (
+            f"-Dderby.system.home={settings.data_dir} {settings.spark_driver_java_options}"
+        ).strip(),
     }
     if has_local_fs:
         # Sets file and folder permissions without a chmod process per call.

@@ -14,7 +14,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_PORT = 65535
-# Spark's JVM (Java 17) compiles with the first JIT tier (C1) alone. A Spark JVM lives for one
+# The Spark driver's JVM (Java 17) compiles with the first JIT tier (C1) alone. It lives for one
 # run, and in a 54 s daily run at 100 sites on 2 cores the second tier (C2) used 33 s of CPU.
 # C1 alone reserves 48 MB of code cache by default, too little for Spark's generated code.
 DRIVER_JAVA_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=240m"

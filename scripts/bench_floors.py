@@ -10,16 +10,18 @@ with everything else left out, and prints it per raw event beside those budgets:
 
 1. Python reading: each landing file decoded and split into lines, one regular expression
    per log line, ``json.loads`` per JSON record, the CSV reader per CSV row, a split per
-   scrape line. No parser does less with the input.
+   scrape line. A parser in Python with the standard library does at least this much.
 2. PostgreSQL loading: the rows the product's ingest wrote, exported with binary COPY and
-   loaded again with binary COPY, into the raw tables (with their keys and indexes) and
-   into copies of them without any index. Counted: CPU time of the PostgreSQL backend.
-3. Spark reading: every raw table read over JDBC as the mart steps read it
-   (``read_raw_rectangle``), into Spark's ``noop`` sink, then with one query per table,
-   and then written as ORC partitioned by (date, site) with no computation. Counted: busy
-   time of the whole machine from /proc/stat, which includes the PostgreSQL backends serving
-   the reads, so nothing else should run. The JVM is started and warmed first, and the
-   median of ``--rounds`` rounds is printed.
+   loaded again with binary COPY, into copies of the raw tables with their keys and indexes
+   and into copies without any index. Counted: CPU time of the PostgreSQL backend.
+3. Spark reading: the raw tables read over JDBC with the columns the mart steps read. The
+   first variant reads them as the mart steps do (``read_raw_rectangle``) into Spark's
+   ``noop`` sink, the second with one query per table, and the third writes the first's
+   rows as ORC partitioned by (date, site), with no computation. Counted: CPU time of the
+   whole machine from /proc/stat, which includes the PostgreSQL backends serving the reads,
+   so nothing else should run. The JVM runs with both JIT tiers and is warmed by one untimed
+   round. Each variant runs ``--rounds`` times over all sites and over half of them, and the
+   difference of the medians gives the CPU per raw event without the fixed cost of a round.
 
 The product's own ingest of the same input is timed as well, so the floors compare with it.
 
@@ -49,10 +51,11 @@ INGEST_BUDGET_US = 1e6 / 50_000
 
 
 def machine_busy_s() -> float:
-    """Return the CPU seconds all cores spent busy since boot (every state but idle and iowait)."""
+    """Return the CPU seconds all cores of this machine ran code since boot: user, nice,
+    system, irq and softirq time. Steal time is left out, and guest time is part of user."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    idle = values[3] + values[4]
-    return (sum(values) - idle) / os.sysconf("SC_CLK_TCK")
+    user, nice, system, _idle, _iowait, irq, softirq = values[:7]
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
 
 
 def python_reading_floor(landing: Path) -> float:
@@ -157,25 +160,41 @@ def postgres_loading_floor(database_url: str) -> dict:
     return figures
 
 
-def spark_reading_floor(database_url: str, rounds: int, workdir: Path) -> dict:
-    """Read every raw table that has a date and a site over JDBC, into the noop sink and
-    into ORC files partitioned by (date, site), and return the median machine-busy seconds."""
+def _mart_columns() -> dict[str, list[str]]:
+    """Return the columns the mart steps read from each 5G core raw table. The other raw
+    tables are read with all their columns, as they hold a small share of the rows."""
+    from deploy_manager.core5g import assets
+
+    return {
+        "amf_registration_attempts": assets.REGISTRATION_COLUMNS,
+        "pdu_session_attempts": assets.SESSION_COLUMNS,
+        "nf_counter_increases": assets.INCREASE_COLUMNS,
+        "chf_cdrs": assets.CDR_COLUMNS,
+        "nf_scrapes": assets.SCRAPE_COLUMNS,
+        "nf_metric_samples": assets.SAMPLE_COLUMNS,
+    }
+
+
+def spark_reading_floor(database_url: str, events: int, rounds: int, workdir: Path) -> dict:
+    """Read the raw tables over JDBC with the columns the mart steps read: as the mart steps
+    read them, with one query per table, and read and written as ORC by (date, site).
+
+    Each variant runs over all sites and over the first half of them, and the CPU per raw
+    event is the difference of the two medians over the difference of the events. That
+    leaves out the fixed cost of each round, such as planning and starting the queries.
+    """
     import psycopg
     from pyspark.sql import SparkSession
 
     from deploy_manager.resources.spark import spark_config
     from deploy_manager.resources.warehouse import JDBC_FETCH_SIZE, read_raw_rectangle
-    from deploy_manager.settings import load_settings
+    from deploy_manager.settings import load_settings, postgres_url_to_jdbc
 
-    settings = load_settings()
-    builder = SparkSession.builder
-    for key, value in spark_config(settings).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+    mart_columns = _mart_columns()
     reads = []
     with psycopg.connect(database_url) as conn:
         for table in _raw_tables(conn):
-            columns = [
+            columns = mart_columns.get(table) or [
                 name
                 for (name,) in conn.execute(
                     "SELECT column_name FROM information_schema.columns"
@@ -187,45 +206,75 @@ def spark_reading_floor(database_url: str, rounds: int, workdir: Path) -> dict:
             if date_column is None or "site_id" not in columns:
                 continue
             days = [d for (d,) in conn.execute(f"SELECT DISTINCT {date_column} FROM raw.{table}")]
-            sites = [s for (s,) in conn.execute(f"SELECT DISTINCT site_id FROM raw.{table}")]
             if days:
-                reads.append((table, columns, date_column, days, sites))
-    jdbc_url = f"jdbc:postgresql://{database_url.split('@', 1)[1]}?user=postgres"
-    output = workdir / "orc"
-    properties = {"driver": "org.postgresql.Driver", "fetchsize": str(JDBC_FETCH_SIZE)}
+                reads.append((table, columns, date_column, days))
+        sites = sorted(
+            {
+                s
+                for (table, *_rest) in reads
+                for (s,) in conn.execute(f"SELECT DISTINCT site_id FROM raw.{table}")
+            }
+        )
+        half = sites[: len(sites) // 2]
 
-    def one_round(write_orc: bool, whole_tables: bool = False) -> float:
+        def rows_of(chosen: list[str]) -> int:
+            return sum(
+                conn.execute(
+                    f"SELECT count(*) FROM raw.{table} WHERE site_id = ANY(%s)", (chosen,)
+                ).fetchone()[0]
+                for (table, *_rest) in reads
+            )
+
+        # Raw events are counted for the whole input only, so the half's share of them is
+        # taken to be its share of the rows read.
+        half_events = events * rows_of(half) / rows_of(sites)
+
+    settings = load_settings()
+    builder = SparkSession.builder
+    for key, value in spark_config(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    jdbc_url = postgres_url_to_jdbc(database_url)
+    properties = {"driver": "org.postgresql.Driver", "fetchsize": str(JDBC_FETCH_SIZE)}
+    output = workdir / "orc"
+
+    def one_round(chosen: list[str], variant: str) -> float:
         shutil.rmtree(output, ignore_errors=True)
         before = machine_busy_s()
-        for table, columns, date_column, days, sites in reads:
-            if whole_tables:
-                frame = spark.read.jdbc(jdbc_url, f"raw.{table}", properties=properties)
+        site_list = ", ".join(f"'{site}'" for site in chosen)
+        for table, columns, date_column, days in reads:
+            if variant == "whole_tables":
+                query = f"(SELECT {', '.join(columns)} FROM raw.{table}"
+                query += f" WHERE site_id IN ({site_list})) AS t"
+                frame = spark.read.jdbc(jdbc_url, query, properties=properties)
             else:
                 frame = read_raw_rectangle(
-                    spark, jdbc_url, table, columns, days, sites, date_column
+                    spark, jdbc_url, table, columns, days, chosen, date_column
                 )
-            if write_orc:
+            if variant == "orc":
                 frame.write.partitionBy(date_column, "site_id").orc(str(output / table))
             else:
                 frame.write.format("noop").mode("overwrite").save()
         return machine_busy_s() - before
 
-    # A first round starts the JVM and compiles the hot code, so the timed rounds leave that out.
-    one_round(write_orc=True)
-    read_only = [one_round(write_orc=False) for _ in range(rounds)]
-    # One query per table instead of the product's queries per date and group of sites.
-    whole_tables = [one_round(write_orc=False, whole_tables=True) for _ in range(rounds)]
-    read_and_write = [one_round(write_orc=True) for _ in range(rounds)]
-    shutil.rmtree(output, ignore_errors=True)
-    spark.stop()
-    return {
-        "tables": len(reads),
-        "read_s": statistics.median(read_only),
-        "read_and_write_s": statistics.median(read_and_write),
-        "whole_tables_read_s": statistics.median(whole_tables),
-        "read_rounds": [round(s, 2) for s in read_only],
-        "read_and_write_rounds": [round(s, 2) for s in read_and_write],
-    }
+    figures: dict = {"tables": len(reads), "sites": len(sites), "half_sites": len(half)}
+    try:
+        # A first round starts the JVM and compiles the hot code, so the timed rounds leave
+        # that out.
+        one_round(sites, "orc")
+        for variant in ("rectangle", "whole_tables", "orc"):
+            full = [one_round(sites, variant) for _ in range(rounds)]
+            halves = [one_round(half, variant) for _ in range(rounds)]
+            slope = (statistics.median(full) - statistics.median(halves)) / (events - half_events)
+            figures[variant] = {
+                "all_sites_s": [round(x, 2) for x in full],
+                "half_sites_s": [round(x, 2) for x in halves],
+                "us_per_event": round(slope * 1e6, 1),
+            }
+    finally:
+        shutil.rmtree(output, ignore_errors=True)
+        spark.stop()
+    return figures
 
 
 def main() -> int:
@@ -246,21 +295,22 @@ def main() -> int:
     os.environ.setdefault("DM_PSEUDONYM_KEY", "bench-" + "0" * 32)
     workdir = args.workdir.resolve()
     os.environ.setdefault("DM_DATA_DIR", str(workdir / "data"))
+    # Both JIT tiers, the JVM's default: the least CPU per row once the code is compiled.
+    os.environ.setdefault("DM_SPARK_DRIVER_JAVA_OPTIONS", "-XX:TieredStopAtLevel=4")
     landing = workdir / "landing"
     shutil.rmtree(landing, ignore_errors=True)
     figures: dict = {"sites": args.sites, "days": args.days, "cores": args.cores}
-    figures.update(generate(landing, args))
-    events = figures["raw_events"]
-    print(f"generated {events} raw events", file=sys.stderr, flush=True)
-
     database_url = f"{SERVER_URL}/floors_bench_{os.getpid()}"
     from deploy_manager.db.connection import drop_database
 
     try:
+        figures.update(generate(landing, args))
+        events = figures["raw_events"]
+        print(f"generated {events} raw events", file=sys.stderr, flush=True)
         figures["python_reading_s"] = python_reading_floor(landing)
         figures["ingest"] = ingest(landing, database_url)
         figures["postgres_loading"] = postgres_loading_floor(database_url)
-        figures["spark_reading"] = spark_reading_floor(database_url, args.rounds, workdir)
+        figures["spark_reading"] = spark_reading_floor(database_url, events, args.rounds, workdir)
     finally:
         drop_database(database_url)
         shutil.rmtree(landing, ignore_errors=True)
@@ -276,9 +326,9 @@ def main() -> int:
         "python_reading": per_event(figures["python_reading_s"]),
         "postgres_loading_indexed": per_event(loading["floor_indexed"]),
         "postgres_loading_bare": per_event(loading["floor_bare"]),
-        "spark_jdbc_read": per_event(spark["read_s"]),
-        "spark_jdbc_read_whole_tables": per_event(spark["whole_tables_read_s"]),
-        "spark_jdbc_read_and_orc_write": per_event(spark["read_and_write_s"]),
+        "spark_jdbc_read": spark["rectangle"]["us_per_event"],
+        "spark_jdbc_read_whole_tables": spark["whole_tables"]["us_per_event"],
+        "spark_jdbc_read_and_orc_write": spark["orc"]["us_per_event"],
         "ingest_budget": INGEST_BUDGET_US,
         "end_to_end_budget": round(args.cores / 150_000 * 1e6, 1),
     }

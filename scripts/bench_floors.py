@@ -43,7 +43,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench_ingest import SERVER_URL, _backend_cpu_s, _own_cpu_s, generate
+from bench_ingest import SERVER_URL, _backend_cpu_s, generate, ingest_once
 
 REPO = Path(__file__).resolve().parent.parent
 _LOG_LINE_HEAD = re.compile(r"\d{2}/\d{2} \d{2}:\d{2}:\d{2}\.\d{3}: ")
@@ -85,33 +85,6 @@ def python_reading_floor(landing: Path) -> float:
     return time.process_time() - started
 
 
-def ingest(landing: Path, database_url: str) -> dict:
-    """Ingest ``landing`` with the product into a new database; return its CPU seconds."""
-    from deploy_manager.core5g.landing import ingest_core5g_landing
-    from deploy_manager.db.connection import connect, drop_database, ensure_database
-    from deploy_manager.db.migrate import apply_migrations
-    from deploy_manager.netops.devices.load import ingest_device_landing
-    from deploy_manager.netops.load import ingest_landing
-
-    drop_database(database_url)
-    ensure_database(database_url)
-    with connect(database_url) as conn:
-        apply_migrations(conn)
-        conn.commit()
-        backend = conn.info.backend_pid
-        backend_before, own_before = _backend_cpu_s(backend), _own_cpu_s()
-        started = time.monotonic()
-        ingest_landing(conn, landing)
-        ingest_device_landing(conn, landing)
-        ingest_core5g_landing(conn, landing)
-        conn.commit()
-        return {
-            "wall_s": time.monotonic() - started,
-            "python_cpu_s": _own_cpu_s() - own_before,
-            "postgres_cpu_s": _backend_cpu_s(backend) - backend_before,
-        }
-
-
 def _raw_tables(conn) -> list[str]:
     rows = conn.execute(
         "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
@@ -144,8 +117,8 @@ def postgres_loading_floor(database_url: str) -> dict:
             conn.execute(f"CREATE TABLE floor_indexed.{table} (LIKE raw.{table} INCLUDING ALL)")
         conn.commit()
         figures = {"rows": 0}
+        backend = conn.info.backend_pid
         for schema in ("floor_bare", "floor_indexed"):
-            backend = conn.info.backend_pid
             before = _backend_cpu_s(backend)
             for table, data in exported.items():
                 with conn.cursor().copy(f"COPY {schema}.{table} FROM STDIN (FORMAT binary)") as c:
@@ -176,8 +149,9 @@ def _mart_columns() -> dict[str, list[str]]:
 
 
 def spark_reading_floor(database_url: str, events: int, rounds: int, workdir: Path) -> dict:
-    """Read the raw tables over JDBC with the columns the mart steps read: as the mart steps
-    read them, with one query per table, and read and written as ORC by (date, site).
+    """Read the raw tables over JDBC with the columns the mart steps read, in three variants:
+    as the mart steps read them, with one query per table, and as the mart steps read them
+    with the rows written as ORC by (date, site).
 
     Each variant runs over all sites and over the first half of them, and the CPU per raw
     event is the difference of the two medians over the difference of the events. That
@@ -308,7 +282,7 @@ def main() -> int:
         events = figures["raw_events"]
         print(f"generated {events} raw events", file=sys.stderr, flush=True)
         figures["python_reading_s"] = python_reading_floor(landing)
-        figures["ingest"] = ingest(landing, database_url)
+        figures["ingest"] = ingest_once(landing, database_url, keep_database=True)
         figures["postgres_loading"] = postgres_loading_floor(database_url)
         figures["spark_reading"] = spark_reading_floor(database_url, events, args.rounds, workdir)
     finally:

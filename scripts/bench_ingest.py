@@ -95,8 +95,11 @@ def _own_cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
-def ingest_once(landing: Path, database_url: str) -> dict:
-    """Ingest ``landing`` into a fresh database as the landing_ingest asset does, and time it."""
+def ingest_once(landing: Path, database_url: str, keep_database: bool = False) -> dict:
+    """Ingest ``landing`` into a fresh database as the landing_ingest asset does, and time it.
+
+    The database is dropped afterwards unless ``keep_database`` is set.
+    """
     from deploy_manager.core5g.landing import ingest_core5g_landing
     from deploy_manager.db.connection import connect, drop_database, ensure_database
     from deploy_manager.db.migrate import apply_migrations
@@ -132,7 +135,8 @@ def ingest_once(landing: Path, database_url: str) -> dict:
                 ).fetchall()
             )
     finally:
-        drop_database(database_url)
+        if not keep_database:
+            drop_database(database_url)
     return {
         "wall_s": wall_s,
         "ansible_s": ansible_s,

@@ -19,7 +19,8 @@ from collections import Counter
 from pathlib import Path
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-# Thread names end in a number per pool member ("C2 CompilerThread0", "GC Thread#1").
+# Thread names end in a number per pool member ("GC Thread#1"). The kernel keeps the first 15
+# characters of a name, so "C2 CompilerThread0" reads "C2 CompilerThre".
 _MEMBER_NUMBER = re.compile(r"[-#]?\d+$")
 
 
